@@ -6,7 +6,9 @@ Exit codes (ARCHITECTURE.md rule 6): 0 ok, 1 unexpected, 2 usage, 3 bad input, 4
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 import sys
 from typing import Any
 
@@ -101,7 +103,25 @@ def main(
     log.debug("settings: %r", settings)
 
 
-# Command registration: one line per command module, added as each command really works.
+def _register_commands() -> None:
+    """Every module in ``ibkrtool/cli`` with a ``register(app)`` function adds its commands.
+
+    Modules are taken in the order of their ``ORDER`` constant (then name), which is the order ``--help`` lists them.
+    """
+    import ibkrtool.cli as package
+
+    modules = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in {"main", "options", "render"} or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"ibkrtool.cli.{info.name}")
+        if callable(getattr(module, "register", None)):
+            modules.append(module)
+    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
+        module.register(app)
+
+
+_register_commands()
 
 
 def run() -> None:
