@@ -1,3 +1,3 @@
 """Shared fixtures. Each part of ibkrtool contributes a plugin module under tests/plugins/."""
 
-pytest_plugins = ["tests.plugins.pg", "tests.plugins.r"]
+pytest_plugins = ["tests.plugins.pg", "tests.plugins.r", "tests.plugins.sim"]

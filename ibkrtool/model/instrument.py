@@ -74,8 +74,8 @@ class Instrument:
         pair = text.replace(".", "").replace("/", "")
         if len(pair) == 6 and pair[:3] in FOREX_CURRENCIES and pair[3:] in FOREX_CURRENCIES and pair.isalpha():
             return cls(pair[:3], SecType.FOREX, "IDEALPRO", pair[3:])
-        symbol, _, primary = text.partition("@")
-        if not _STOCK.match(symbol) or (primary and not primary.isalnum()):
+        symbol, at, primary = text.partition("@")
+        if not _STOCK.match(symbol) or (at and not primary.isalnum()):
             raise InputError(
                 f"instrument {spec!r} is not understood; use a stock symbol (SPY, AAPL@NASDAQ) or a pair (EUR.USD)"
             )

@@ -1,0 +1,1 @@
+"""Fixtures for the simulated gateway (filled in by the sim's tests)."""
