@@ -1,0 +1,1 @@
+"""From target positions to orders: planning (pure), simulated and IB execution, the live trader."""
