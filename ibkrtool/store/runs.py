@@ -1,0 +1,82 @@
+"""The ``runs`` journal: one row per writing command with its arguments (secrets removed) and how it ended."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
+
+from ibkrtool.errors import IbkrToolError
+from ibkrtool.settings import mask_url
+from ibkrtool.store import tables as t
+
+log = logging.getLogger(__name__)
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential|db_url|^db$|dsn", re.IGNORECASE)
+
+
+def clean_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` fit for the journal: secret-looking keys dropped, URLs with passwords masked, values JSON-plain."""
+    clean: dict[str, Any] = {}
+    for key, value in args.items():
+        if _SECRET_KEY.search(key):
+            continue
+        if value is None or isinstance(value, (bool, int, float)):
+            clean[key] = value
+        elif isinstance(value, (list, tuple)):
+            clean[key] = [mask_url(str(v)) for v in value]
+        else:
+            clean[key] = mask_url(str(value))
+    return clean
+
+
+@dataclass
+class RunRecord:
+    """Handle yielded by ``track_run``; set or add to ``rows_written`` as the command writes."""
+
+    run_id: str
+    rows_written: int = 0
+
+
+@contextmanager
+def track_run(engine: Engine, command: str, args: Mapping[str, Any]) -> Iterator[RunRecord]:
+    """Record a ``runs`` row (status ``running``, committed at once) and close it on exit as ``ok``, ``failed``
+    (with the error's one line, passwords masked) or ``interrupted`` (Ctrl-C). The error is re-raised.
+    """
+    record = RunRecord(run_id=uuid.uuid4().hex)
+    with engine.begin() as conn:
+        conn.execute(insert(t.runs).values(run_id=record.run_id, command=command, args=clean_args(args),
+                                           started_at=_now(), status="running"))
+    try:
+        yield record
+    except KeyboardInterrupt:
+        _finish(engine, record, "interrupted", "interrupted")
+        raise
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, IbkrToolError) else f"{type(exc).__name__}: {exc}"
+        _finish(engine, record, "failed", mask_url(message.splitlines()[0] if message else type(exc).__name__))
+        raise
+    else:
+        _finish(engine, record, "ok", None)
+
+
+def _finish(engine: Engine, record: RunRecord, status: str, error: str | None) -> None:
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == record.run_id).values(
+                ended_at=_now(), status=status, rows_written=record.rows_written, error=error))
+    except Exception:  # the journal must never hide the command's own outcome or error
+        if status == "ok":
+            raise
+        log.warning("could not record the end of run %s", record.run_id, exc_info=True)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
