@@ -1,0 +1,1 @@
+"""Data pipelines: backfill, collect and resample bars between IB, the store and CSV."""
