@@ -1,0 +1,71 @@
+"""Pure pieces around IB: the asyncio pacer on a fake clock, account summaries, error classification."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ibkrtool.ib.account import account_mode, summarise
+from ibkrtool.ib.errors import HistoricalOutcome, classify_historical, is_connectivity, is_informational
+from ibkrtool.ib.pacer import Pacer
+from ibkrtool.ib.pacing import HistRequest, PacingPlanner, PacingRules
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def test_pacer_sleeps_exactly_until_the_planner_allows() -> None:
+    clock = FakeClock()
+    booked: list[tuple[HistRequest, float]] = []
+    rules = PacingRules(margin_fraction=0.0, margin_min_s=0.0)
+    pacer = Pacer(PacingPlanner(rules=rules), clock=clock, sleep=clock.sleep,
+                  on_sent=lambda r, at: booked.append((r, at)))
+    request = HistRequest("1", "TRADES", "1 secs", "e", "1800 S")
+
+    async def run() -> list[float]:
+        first = await pacer.acquire(request)
+        pacer.sent(request, first)
+        second = await pacer.acquire(request)  # identical: 15 s later
+        return [first, second]
+
+    assert asyncio.run(run()) == [0.0, 15.0]
+    assert clock.slept == [15.0] and pacer.waited_s == 15.0 and booked == [(request, 0.0)]
+
+
+@dataclass
+class Value:
+    account: str
+    tag: str
+    value: str
+    currency: str
+
+
+def test_account_summary_from_ib_values() -> None:
+    values = [Value("U7654321", "AccountType", "INDIVIDUAL", ""), Value("U7654321", "NetLiquidation", "1234.5", "EUR"),
+              Value("U7654321", "BuyingPower", "x", "EUR"), Value("DU1", "NetLiquidation", "1", "USD")]
+    summary = summarise("U7654321", values, datetime(2026, 11, 20, tzinfo=timezone.utc))
+    assert (summary.mode, summary.account_type, summary.currency) == ("live", "INDIVIDUAL", "EUR")
+    assert summary.figures["net_liquidation"] == 1234.5 and summary.figures["buying_power"] is None
+    assert len(summary.values) == 3 and account_mode("DU1234567") == "paper"
+
+
+def test_error_codes_are_grouped() -> None:
+    pacing = "Historical Market Data Service error message:Historical data request pacing violation"
+    assert classify_historical(162, pacing) is HistoricalOutcome.PACING
+    assert classify_historical(162, "HMDS query returned no data: SPY@SMART Trades") is HistoricalOutcome.NO_DATA
+    assert classify_historical(162, "No market data permissions for NYSE STK") is HistoricalOutcome.NO_PERMISSION
+    assert classify_historical(162, "API historical data query cancelled: 28") is HistoricalOutcome.CANCELLED
+    assert classify_historical(321, "Historical data bar size setting is invalid") is HistoricalOutcome.REJECTED
+    assert is_informational(2104) and is_informational(2158) and not is_informational(162)
+    assert is_connectivity(1100) and is_connectivity(1102) and not is_connectivity(200)
