@@ -68,12 +68,16 @@ def test_ib_client_is_only_imported_by_ib_package() -> None:
 
 
 def test_sim_never_imports_the_client_side() -> None:
+    """ARCHITECTURE rule 8: the sim is an independent implementation of IB's rules, so it imports none of ours."""
+    import ast
+
     sim = Path(__file__).resolve().parent.parent / "ibkrtool" / "sim"
-    offenders = [
-        p.name for p in sim.rglob("*.py")
-        if any(tok in p.read_text() for tok in ("ibkrtool.ib", "from ibkrtool import ib", "ibkrtool.calendars",
-                                                  "ibkrtool.data", "ibkrtool.store"))
-    ]
+    forbidden = ("ibkrtool.ib", "ibkrtool.calendars", "ibkrtool.data", "ibkrtool.store", "ibkrtool.execution")
+    offenders = []
+    for path in sim.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith(forbidden)]
     assert offenders == [], f"sim imports client-side modules (ARCHITECTURE rule 8): {offenders}"
-
-

@@ -21,9 +21,13 @@ Forex = _ib.Forex
 BarData = _ib.BarData
 RealTimeBar = _ib.RealTimeBar
 AccountValue = _ib.AccountValue
+MarketOrder = _ib.MarketOrder
+LimitOrder = _ib.LimitOrder
+ExecutionFilter = _ib.ExecutionFilter
 util = _ib.util
 RequestError = getattr(_ib, "RequestError", Exception)
 
 __all__ = [
-    "IB", "LIBRARY", "AccountValue", "BarData", "Contract", "Forex", "RealTimeBar", "RequestError", "Stock", "util",
+    "IB", "LIBRARY", "AccountValue", "BarData", "Contract", "ExecutionFilter", "Forex", "LimitOrder", "MarketOrder",
+    "RealTimeBar", "RequestError", "Stock", "util",
 ]

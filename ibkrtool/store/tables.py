@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ibkrtool.store.types import UtcTimestamp
 
 SCHEMA = "ibkr_data"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The newest migration; equals the highest number in ``sql/`` (SQLite is created at this version)."""
 
 metadata = MetaData(schema=SCHEMA)
@@ -211,4 +211,19 @@ runs = Table(
     Column("rows_written", BigInteger),
     Column("error", Text),
     Index("runs_started_idx", "started_at"),
+)
+
+live_decisions = Table(  # sql/002_live_decisions.sql
+    "live_decisions", metadata,
+    Column("id", Serial, Identity(), primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("decided_at", UtcTimestamp, nullable=False),
+    Column("bar_ts", UtcTimestamp),
+    Column("kind", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("position", Double),
+    Column("target", Double),
+    Column("order_ref", Text),
+    Column("data", Json, nullable=False),
+    Index("live_decisions_run_idx", "run_id", "decided_at"),
 )

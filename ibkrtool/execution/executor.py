@@ -1,0 +1,176 @@
+"""``execute``: turn a run's target positions into fills — simulated on bars, or through IB — never twice.
+
+Idempotency: each intent carries ``orderRef = <run id>:<signal bar>``. An intent is skipped when its ref already has
+executions in the store (same kind of mode: simulate, or IB paper/live) or, through IB, in today's reqExecutions or
+among the working orders. So a rerun of the same command places nothing new.
+
+Through IB (paper/live), what a historical run means:
+* default: every intent not placed yet, in signal order, each sent NOW as a market order (the run replayed);
+* ``latest``: ONE market order bringing IB's current position to the run's final target (ref of the last signal).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ibkrtool.backtest.costs import IB_FIXED, CommissionModel
+from ibkrtool.errors import InputError, OrderRefused
+from ibkrtool.execution.planner import STOCK_LOTS, LotRules, plan_from_targets, rebalance, unplaced
+from ibkrtool.execution.simulate import simulate_fills
+from ibkrtool.execution.targets import Targets
+from ibkrtool.model.order import Fill, OrderIntent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecutePlan:
+    """What to execute: ``quantity`` shares/base units per unit of target; ``mode`` simulate|paper|live."""
+
+    symbol: str
+    run_id: str
+    targets: Targets
+    quantity: float
+    mode: str = "simulate"
+    lots: LotRules = STOCK_LOTS
+    fill: str = "next-open"
+    commission: CommissionModel = IB_FIXED
+    bar_s: float = 0.0
+    latest: bool = False
+    on_reject: str = "continue"
+    max_order_value: float | None = None
+    timeout_s: float = 30.0
+
+
+@dataclass
+class ExecuteResult:
+    mode: str
+    account: str = "SIM"
+    intents: list[OrderIntent] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    already_placed: list[OrderIntent] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (order ref or bar, reason)
+    rejected: list[tuple[OrderIntent, int | None, str]] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # order refs placed (or simulated) by THIS call
+
+    @property
+    def placed(self) -> int:
+        return len(self.sent)
+
+
+def plan_intents(plan: ExecutePlan) -> tuple[list[OrderIntent], list[tuple[str, str]]]:
+    """Every intent of the run (pure) and the signals skipped for size."""
+    t = plan.targets
+    planned = plan_from_targets(plan.symbol, plan.run_id, t.ts, t.position, plan.quantity, plan.lots,
+                                reasons=t.reason)
+    return planned.intents, [(f"{ts:%Y-%m-%dT%H:%M:%SZ}", why) for ts, why in planned.skipped]
+
+
+def execute_simulated(plan: ExecutePlan, bars: pd.DataFrame, engine: Any = None, conid: int | None = None
+                      ) -> ExecuteResult:
+    """Fill the run's unplaced intents on ``bars`` by ``plan.fill`` (see ``execution.simulate``); records them in
+    ``executions`` (mode simulate) when ``engine`` is given. Raises ``InputError``/``StoreError``."""
+    from ibkrtool.store.executions import record_fills, refs_with_executions
+
+    intents, skipped = plan_intents(plan)
+    done = refs_with_executions(engine, (i.order_ref for i in intents), "simulate") if engine is not None else set()
+    todo, already = unplaced(intents, done)
+    closes = dict(zip(plan.targets.ts, plan.targets.close.tolist(), strict=True))
+    run = simulate_fills(todo, bars, plan.fill, plan.commission, plan.bar_s, closes)
+    skipped += [(i.order_ref, why) for i, why in run.skipped]
+    sent = [f.order_ref for f in run.fills]
+    result = ExecuteResult("simulate", "SIM", intents, run.fills, already, skipped, sent=sent)
+    if engine is not None and run.fills:
+        record_fills(engine, run.fills, conid if conid is not None else 0, plan.run_id)
+    return result
+
+
+def check_account(accounts: list[str], wanted: str, mode: str, real_money_confirmed: bool) -> str:
+    """The account to trade in, or ``OrderRefused`` (exit 6): paper mode needs a paper (``DU…``) account; a live
+    account needs ``--live --yes-i-mean-real-money``."""
+    from ibkrtool.ib.account import account_mode
+
+    if wanted and wanted not in accounts:
+        raise OrderRefused(f"account {wanted} is not managed by this login (it manages {', '.join(accounts)})")
+    account = wanted or (accounts[0] if len(accounts) == 1 else "")
+    if not account:
+        raise OrderRefused(f"this login manages several accounts ({', '.join(accounts)}); pick one with --account")
+    kind = account_mode(account)
+    if kind == "live" and not (mode == "live" and real_money_confirmed):
+        raise OrderRefused(f"account {account} is a LIVE account (paper ids start with DU); refusing to send orders "
+                           "— use a paper login, or --live --yes-i-mean-real-money --max-order-value N")
+    if mode == "live" and kind == "paper":
+        log.info("--live given but %s is a paper account: executions are recorded as paper", account)
+    return account
+
+
+def check_live_flags(mode: str, real_money_confirmed: bool, max_order_value: float | None) -> None:
+    """Raise ``InputError`` unless live mode comes with its confirmation flag and an order value cap."""
+    if mode != "live":
+        return
+    if not real_money_confirmed:
+        raise InputError("--live trades real money: add --yes-i-mean-real-money to confirm")
+    if max_order_value is None or max_order_value <= 0:
+        raise InputError("--live needs --max-order-value N (the largest order value allowed, quote currency)")
+
+
+async def execute_through_ib(ib: Any, plan: ExecutePlan, contract: Any, account: str, engine: Any = None,
+                             what_to_show: str = "TRADES") -> ExecuteResult:
+    """Send the run's pending intents to IB (see module doc for default vs ``latest``), wait for each, record IB's
+    executions and commissions. Raises ``OrderRefused`` on a rejection when ``on_reject == 'stop'`` (after
+    recording what filled before it)."""
+    from ibkrtool.ib import orders
+    from ibkrtool.ib.account import account_mode
+    from ibkrtool.store.executions import refs_with_executions
+
+    mode = account_mode(account)
+    conid = int(contract.conid)
+    ib_contract = _ib_contract(contract)
+    intents, skipped = plan_intents(plan)
+    if plan.latest and intents:
+        current = await orders.position_of(ib, conid, account)
+        last = intents[-1]
+        one = rebalance(plan.symbol, plan.run_id, last.signal_ts, last.target, current, plan.lots)
+        skipped += [] if one is not None else [(last.order_ref, f"position {current:g} already at the target")]
+        intents = [one] if one is not None else []
+    placed = set(await orders.executions_by_ref(ib, mode, conid)) | orders.working_refs(
+        await orders.working_orders(ib, conid))
+    if engine is not None:
+        placed |= refs_with_executions(engine, (i.order_ref for i in intents))
+    todo, already = unplaced(intents, placed)
+    result = ExecuteResult(mode, account, intents, [], already, skipped)
+    price = await orders.reference_price(ib, ib_contract, what_to_show) if plan.max_order_value else None
+    for intent in todo:
+        if plan.max_order_value and price and intent.quantity * price > plan.max_order_value:
+            result.skipped.append((intent.order_ref, f"order value {intent.quantity * price:,.2f} exceeds "
+                                                     f"--max-order-value {plan.max_order_value:,.2f}"))
+            continue
+        outcome = await orders.place_and_wait(ib, ib_contract, intent, mode, account, plan.timeout_s)
+        result.sent.append(intent.order_ref)
+        _record(result, outcome, engine, conid, plan.run_id)
+        if outcome.status != "Filled":
+            result.rejected.append((intent, outcome.error_code, outcome.error_text or outcome.status))
+            if plan.on_reject == "stop":
+                raise OrderRefused(f"order {intent.order_ref} ({intent.side.value} {intent.quantity:g} "
+                                   f"{intent.symbol}) was not filled: IB {outcome.error_code or ''} "
+                                   f"{outcome.error_text or outcome.status}; stopped (--on-reject stop)",
+                                   outcome.error_code)
+    return result
+
+
+def _record(result: ExecuteResult, outcome: Any, engine: Any, conid: int, run_id: str) -> None:
+    result.fills.extend(outcome.fills)
+    if engine is not None and outcome.fills:
+        from ibkrtool.store.executions import record_fills
+
+        record_fills(engine, outcome.fills, conid, run_id)
+
+
+def _ib_contract(contract: Any) -> Any:
+    from ibkrtool.ib.contracts import to_ib
+
+    return to_ib(contract)

@@ -1,0 +1,113 @@
+"""Target positions to execute, from a stored strategy run or a positions CSV, as one ``Targets`` value.
+
+Two CSV formats are read (the header tells which):
+
+* per-bar positions, as ``ibkrtool strategy -o`` writes: ``ts,position[,signal][,close,...]`` — one row per bar,
+  the target decided at that bar's close;
+* round trips, as ``ibkrtool strategy --trades`` writes (the seed's ``dt_positions.csv``):
+  ``side,entry_time,entry_price,exit_time,exit_price,bars_held,reason`` — each row becomes a target of +1/-1 at
+  its entry bar and 0 at its exit bar (a reversal, exit time == next entry time, goes straight to the new side).
+
+Times: ISO 8601; without a zone they are read as UTC.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from ibkrtool.errors import InputError
+
+ROUND_TRIP_COLUMNS = {"side", "entry_time", "exit_time"}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Per-signal-bar targets: ``ts`` UTC bar starts (sorted, unique), ``position`` direction/units, ``reason``
+    (signal text or None) and ``close`` (the decision bar's close when the source carries it, else NaN)."""
+
+    ts: list[datetime]
+    position: np.ndarray
+    reason: list[str | None]
+    close: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def _utc_times(values: pd.Series, column: str) -> pd.DatetimeIndex:
+    try:
+        stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        raise InputError(f"positions CSV: column {column!r} holds values that are not ISO 8601 times") from None
+    return pd.DatetimeIndex(stamps)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def from_frame(frame: pd.DataFrame) -> Targets:
+    """A positions frame (UTC ``ts`` index, ``position`` and optionally ``signal``/``close``) → ``Targets``."""
+    if "position" not in frame.columns:
+        raise InputError("positions need a 'position' column")
+    close = frame["close"].to_numpy(np.float64) if "close" in frame.columns else np.full(len(frame), np.nan)
+    reasons = [_text(s) for s in frame["signal"]] if "signal" in frame.columns else [None] * len(frame)
+    return Targets([t.to_pydatetime() for t in frame.index], frame["position"].to_numpy(np.float64), reasons, close)
+
+
+def read_positions_csv(source: str | IO[str]) -> Targets:
+    """Read either positions CSV format (see module doc); ``-`` is stdin. Raises ``InputError`` on a bad file."""
+    try:
+        raw = pd.read_csv(sys.stdin if source == "-" else source, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"cannot read positions CSV {source}: {exc}") from None
+    columns = {c.strip().lower() for c in raw.columns}
+    raw.columns = [c.strip().lower() for c in raw.columns]
+    if columns >= ROUND_TRIP_COLUMNS:
+        return _from_round_trips(raw)
+    if {"ts", "position"} <= columns:
+        return _from_per_bar(raw)
+    raise InputError("positions CSV needs columns ts,position[,signal] (strategy -o) or "
+                     "side,entry_time,entry_price,exit_time,exit_price,bars_held,reason (strategy --trades)")
+
+
+def _numbers(values: pd.Series, column: str) -> np.ndarray:
+    out = pd.to_numeric(values.replace("", np.nan), errors="coerce").to_numpy(np.float64)
+    if column == "position" and not np.all(np.isfinite(out)):
+        raise InputError(f"positions CSV: column {column!r} must hold a number on every row")
+    return out
+
+
+def _from_per_bar(raw: pd.DataFrame) -> Targets:
+    index = _utc_times(raw["ts"], "ts")
+    frame = pd.DataFrame({"position": _numbers(raw["position"], "position")}, index=index)
+    if "signal" in raw.columns:
+        frame["signal"] = raw["signal"].to_numpy()
+    if "close" in raw.columns:
+        frame["close"] = _numbers(raw["close"], "close")
+    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+        raise InputError("positions CSV: ts must be sorted and unique")
+    return from_frame(frame)
+
+
+def _from_round_trips(raw: pd.DataFrame) -> Targets:
+    events: dict[pd.Timestamp, tuple[float, str | None, float]] = {}
+    entries, exits = _utc_times(raw["entry_time"], "entry_time"), _utc_times(raw["exit_time"].replace("", None),
+                                                                             "exit_time")
+    entry_px = _numbers(raw.get("entry_price", pd.Series([""] * len(raw))), "entry_price")
+    exit_px = _numbers(raw.get("exit_price", pd.Series([""] * len(raw))), "exit_price")
+    for k, side in enumerate(raw["side"].str.strip().str.lower()):
+        if side not in ("long", "short"):
+            raise InputError(f"positions CSV row {k + 2}: side must be long or short, got {side!r}")
+        if not pd.isna(exits[k]):  # an exit first, so that a reversal's entry at the same bar overrides it
+            events.setdefault(exits[k], (0.0, _text(raw["reason"][k]) if "reason" in raw else None, exit_px[k]))
+        events[entries[k]] = (1.0 if side == "long" else -1.0, f"entry:{side}", entry_px[k])
+    stamps = sorted(events)
+    return Targets([t.to_pydatetime() for t in stamps], np.array([events[t][0] for t in stamps], dtype=np.float64),
+                   [events[t][1] for t in stamps], np.array([events[t][2] for t in stamps], dtype=np.float64))
