@@ -4,7 +4,7 @@
 #
 # db init → account-summary → backfill (SPY 1s, EUR.USD 5m midpoint; the last 5 sessions) → resample SPY 1s→5m →
 # strategy pivot-breakout (Python) and ema-aroon (R when Rscript has TTR) → backtest with a chart → execute --paper
-# --latest (skipped on an ibkrtool without `execute`). The sim runs in the background on a free loopback port and is
+# --latest. The sim runs in the background on a free loopback port and is
 # stopped on any exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,20 +89,14 @@ step "backtest ema-aroon on EUR.USD 5m"
 ibkrtool backtest ema-aroon --symbol EUR.USD --bar-size 5m --start "$FIRST_SESSION" --end "$LAST_SESSION" \
   --size fixed:25000 --trades "$OUT/eurusd_backtest_trades.csv" --equity "$OUT/eurusd_equity.csv"
 
-# >>> EXECUTE STEP — runs once this ibkrtool has the `execute` command (it arrived after the rest of the pipeline).
 # --paper sends real orders to the connected gateway, here the sim (a paper account, DU...); --latest sends ONE
 # order that brings the account to the strategy run's final target, rather than replaying every past signal now.
-if ibkrtool execute --help >/dev/null 2>&1; then
-  step "execute --paper: pivot-breakout's final SPY target as one paper order on the sim"
-  ibkrtool execute --strategy pivot-breakout --symbol SPY --paper --latest --quantity 100 \
-    --log "$OUT/spy_execution_log.csv"
-  step "execute --paper: ema-aroon's final EUR.USD target as one paper order on the sim"
-  ibkrtool execute --strategy ema-aroon --symbol EUR.USD --paper --latest --quantity 25000 \
-    --log "$OUT/eurusd_execution_log.csv"
-else
-  step "execute --paper: skipped (this ibkrtool has no 'execute' command yet)"
-fi
-# <<< EXECUTE STEP
+step "execute --paper: pivot-breakout's final SPY target as one paper order on the sim"
+ibkrtool execute --strategy pivot-breakout --symbol SPY --paper --latest --quantity 100 \
+  --log "$OUT/spy_execution_log.csv"
+step "execute --paper: ema-aroon's final EUR.USD target as one paper order on the sim"
+ibkrtool execute --strategy ema-aroon --symbol EUR.USD --paper --latest --quantity 25000 \
+  --log "$OUT/eurusd_execution_log.csv"
 
 step "what is stored"
 ibkrtool db status
@@ -117,7 +111,7 @@ $(printf '\033[1m')Demo finished in $((SECONDS - T0)) s.$(printf '\033[0m') Ever
   backtest trades   $OUT/spy_backtest_trades.csv  $OUT/eurusd_backtest_trades.csv
   equity curves     $OUT/spy_equity.csv  $OUT/eurusd_equity.csv
   chart             $OUT/strategy_chart.png
-  paper executions  $OUT/spy_execution_log.csv  $OUT/eurusd_execution_log.csv (when execute ran)
+  paper executions  $OUT/spy_execution_log.csv  $OUT/eurusd_execution_log.csv
   sim log           $OUT/sim.log
 Next: ibkrtool db status · ibkrtool db export --help · make help
 EOF

@@ -14,11 +14,12 @@ from ibkrtool.backtest.costs import parse_commission, parse_slippage
 from ibkrtool.backtest.engine import FILL_MODES, BacktestConfig
 from ibkrtool.backtest.runner import Market, Report, backtest_strategy, run_record
 from ibkrtool.backtest.sizing import parse_size
-from ibkrtool.backtest.sources import LoadedBars, load_from_csv, load_from_store, parse_bound, tick_size
+from ibkrtool.backtest.sources import tick_size
 from ibkrtool.backtest.stats import buy_and_hold_equity, drawdown
 from ibkrtool.backtest.sweep import SweepJob, params_for, parse_grid, ranking, run_sweep, sort_key
 from ibkrtool.cli.options import settings
 from ibkrtool.cli.render import print_json, print_table, progress, stderr
+from ibkrtool.data.sources import LoadedBars, load_from_csv, load_from_store, parse_bound
 from ibkrtool.errors import InputError
 from ibkrtool.model import BarSize, Instrument, WhatToShow
 

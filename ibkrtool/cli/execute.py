@@ -145,9 +145,9 @@ def _placeholder(instrument: Instrument) -> int:
 
 def _bars(engine: Any, src: Any, bars_file: str | None, instrument: Instrument) -> Any:
     if bars_file is not None:
-        from ibkrtool.store.csvio import read_bars_csv
+        from ibkrtool.data.sources import load_from_csv
 
-        return read_bars_csv(bars_file, "America/New_York")
+        return load_from_csv(bars_file, instrument, None, None).bars
     from ibkrtool.execution.sources import bars_for
     from ibkrtool.store.contracts import find_contract
 

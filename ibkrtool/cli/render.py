@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -16,8 +17,19 @@ from rich.table import Table
 
 from ibkrtool.settings import mask_url
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+# Log width when not on a terminal (cron, CI, Airflow logs, pipes): rich's 80 columns would cut table cells.
+LOG_WIDTH = 160
+
+
+def _console(to_stderr: bool) -> Console:
+    console = Console(stderr=to_stderr, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=to_stderr, soft_wrap=True, width=LOG_WIDTH)
+    return console
+
+
+stdout = _console(False)
+stderr = _console(True)
 
 
 def _plain(value: Any) -> Any:

@@ -55,8 +55,8 @@ def resample(
     drop_partial: bool = typer.Option(False, "--drop-partial", help="Leave out bins not fully covered."),
     rth: bool = typer.Option(True, "--rth/--all-hours", help="Sessions: regular trading hours, or all hours."),
 ) -> None:
-    from ibkrtool.backtest.sources import parse_bound
     from ibkrtool.data.resample import check_target, infer_bar_size, resample_bars, resample_stored, sessions_for
+    from ibkrtool.data.sources import parse_bound
 
     target = BarSize.parse(to)
     instrument = Instrument.parse(symbol) if symbol else None
@@ -103,15 +103,9 @@ def _engine(ctx: typer.Context) -> Any:
 
 
 def _read_csv(input_file: str, lo: Any, hi: Any) -> pd.DataFrame:
-    from ibkrtool.store.csvio import read_bars_csv
+    from ibkrtool.data.sources import load_from_csv
 
-    source = sys.stdin if input_file == "-" else input_file
-    bars = read_bars_csv(source, "America/New_York", "<stdin>" if input_file == "-" else None)
-    if lo is not None:
-        bars = bars[bars.index >= lo]
-    if hi is not None:
-        bars = bars[bars.index < hi]
-    return bars
+    return load_from_csv(input_file, Instrument.parse("SPY"), lo, hi).bars  # naive stamps: New York clock
 
 
 def _stored_conid(engine: Any, instrument: Instrument) -> int:

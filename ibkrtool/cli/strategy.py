@@ -133,22 +133,12 @@ def _engine(ctx: typer.Context) -> Any:
 
 def _load(db: Any, instrument: Instrument | None, size: str, what: str, start: str | None, end: str | None,
           input_file: str | None) -> tuple[pd.DataFrame, int | None]:
-    from ibkrtool.backtest.sources import parse_bound
+    from ibkrtool.data.sources import load_from_csv, load_from_store, parse_bound
 
     bound_of = instrument or Instrument.parse("SPY")  # dates without a zone are read on the New York clock
     lo, hi = parse_bound(start, bound_of, False), parse_bound(end, bound_of, True)
     if input_file is not None:
-        from ibkrtool.store.csvio import read_bars_csv
-
-        source = sys.stdin if input_file == "-" else input_file
-        bars = read_bars_csv(source, "America/New_York", "<stdin>" if input_file == "-" else None)
-        if lo is not None:
-            bars = bars[bars.index >= lo]
-        if hi is not None:
-            bars = bars[bars.index < hi]
-        return bars, None
-    from ibkrtool.backtest.sources import load_from_store
-
+        return load_from_csv(input_file, bound_of, lo, hi).bars, None
     loaded = load_from_store(db, instrument, size, what, lo, hi)
     return loaded.bars, loaded.conid
 
