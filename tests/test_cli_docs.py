@@ -81,3 +81,15 @@ def test_sim_never_imports_the_client_side() -> None:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             offenders += [f"{path.name}: {n}" for n in names if n.startswith(forbidden)]
     assert offenders == [], f"sim imports client-side modules (ARCHITECTURE rule 8): {offenders}"
+
+
+def test_command_reference_is_up_to_date() -> None:
+    """docs/COMMANDS.md is generated from --help; regenerate it with `python scripts/command_reference.py`."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("command_reference", root / "scripts" / "command_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stored = (root / "docs" / "COMMANDS.md").read_text()
+    assert stored == module.render(), "docs/COMMANDS.md is stale: run `python scripts/command_reference.py`"
