@@ -82,7 +82,7 @@ class AccountOrderHandlers:
         self.send(codec.account_summary_end(req.req_id))
 
     def _on_cancelAccountSummary(self, req: codec.Request) -> None:
-        pass  # the summary is sent once; IB's 3-minute refresh is not simulated
+        """Accepted silently: the summary is sent once (IB's 3-minute refresh is not simulated), so nothing runs."""
 
     def _on_reqExecutions(self, req: codec.Request) -> None:
         wanted = req.args

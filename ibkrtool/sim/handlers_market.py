@@ -130,7 +130,7 @@ class MarketDataHandlers:
         self.send(codec.head_timestamp(req.req_id, text))
 
     def _on_cancelHeadTimeStamp(self, req: codec.Request) -> None:
-        pass  # the answer was sent at once; nothing to stop
+        """Accepted silently, as TWS does: the answer was sent at once, so there is nothing to stop."""
 
     # --- streams ------------------------------------------------------------------------------------------------
     def _start_stream(self, stream: streams.Stream) -> None:

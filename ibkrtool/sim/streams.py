@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ def bar_seconds(bar_size: str) -> int:
     return int(n) * _UNIT_S.get(unit, 86400)
 
 
-class Stream:
+class Stream(ABC):
     """Base: ``start()`` launches ``_run`` as a task; ``cancel()`` stops it. Errors are logged, never raised."""
 
     def __init__(self, session: Session, req_id: int) -> None:
@@ -58,8 +59,9 @@ class Stream:
         except Exception:
             log.exception("stream %s id=%d failed", type(self).__name__, self.req_id)
 
+    @abstractmethod
     async def _run(self) -> None:
-        raise NotImplementedError
+        """The stream's loop; each kind of stream sends its own messages."""
 
 
 class KeepUpToDate(Stream):

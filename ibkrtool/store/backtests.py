@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 
-from ibkrtool.errors import StoreError
+from ibkrtool.store.engine import transaction
 from ibkrtool.store.tables import backtest_runs, backtest_trades
 
 
@@ -69,15 +68,8 @@ def save_backtest(bind: Engine | Connection, run: dict[str, Any], trades: pd.Dat
     row.setdefault("created_at", datetime.now(timezone.utc))
     for key in ("params", "settings", "metrics"):
         row[key] = plain(row.get(key) or {})
-    try:
-        if isinstance(bind, Connection):
-            _insert(bind, row, trades)
-        else:
-            with bind.begin() as conn:
-                _insert(conn, row, trades)
-    except DBAPIError as exc:
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise StoreError(f"could not store backtest {row['run_id']}: {first} (run `ibkrtool db init`?)") from None
+    with transaction(bind, f"could not store backtest {row['run_id']}") as conn:
+        _insert(conn, row, trades)
     return row["run_id"]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,18 @@ def connection_error(url: URL, exc: BaseException) -> StoreError:
     if url.password and len(str(url.password)) >= 4:  # belt and braces: libpq never echoes it
         message = message.replace(str(url.password), "***")
     return StoreError(mask_url(message))
+
+
+@contextmanager
+def transaction(bind: Engine | Connection, failure: str) -> Iterator[Connection]:
+    """The caller's transaction when given a Connection, else a new one (committed on success, rolled back on any
+    error). A database error leaves as one ``StoreError`` line: ``<failure>: <first line of the error>``."""
+    try:
+        if isinstance(bind, Connection):
+            yield bind
+        else:
+            with bind.begin() as conn:
+                yield conn
+    except DBAPIError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise StoreError(f"{failure}: {first} (run `ibkrtool db init`?)") from None

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ibkrtool.errors import StoreError
 from ibkrtool.model.order import Fill
-from ibkrtool.store.engine import is_postgres
+from ibkrtool.store.engine import is_postgres, transaction
 from ibkrtool.store.tables import executions
 
 
@@ -36,15 +36,8 @@ def record_fills(bind: Engine | Connection, fills: Sequence[Fill], conid: int, r
         return 0
     now = datetime.now(timezone.utc)
     rows = [_row(f, run_id, conid, (realized or {}).get(f.exec_id), now) for f in fills]
-    try:
-        if isinstance(bind, Connection):
-            _upsert(bind, rows)
-        else:
-            with bind.begin() as conn:
-                _upsert(conn, rows)
-    except DBAPIError as exc:
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise StoreError(f"could not record executions: {first} (run `ibkrtool db init`?)") from None
+    with transaction(bind, "could not record executions") as conn:
+        _upsert(conn, rows)
     return len(rows)
 
 

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 
-from ibkrtool.errors import StoreError
+from ibkrtool.store.engine import transaction
 from ibkrtool.store.tables import strategy_positions, strategy_runs
 
 _CHUNK = 50_000
@@ -40,15 +39,8 @@ def save_strategy_run(bind: Engine | Connection, run: dict[str, Any], positions:
     if len(positions):
         row.setdefault("data_start", positions.index[0].to_pydatetime())
         row.setdefault("data_end", positions.index[-1].to_pydatetime())
-    try:
-        if isinstance(bind, Connection):
-            _insert(bind, row, positions)
-        else:
-            with bind.begin() as conn:
-                _insert(conn, row, positions)
-    except DBAPIError as exc:
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise StoreError(f"could not store strategy run {row['run_id']}: {first} (run `ibkrtool db init`?)") from None
+    with transaction(bind, f"could not store strategy run {row['run_id']}") as conn:
+        _insert(conn, row, positions)
     return row["run_id"]
 
 
