@@ -99,9 +99,13 @@ def _merge(cur: psycopg2.extensions.cursor, payload: PayloadReader, params: dict
 
 def read(conn: Connection, conid: int, size: str, what: str, start: datetime | None, end: datetime | None
          ) -> tuple[np.ndarray, np.ndarray]:
-    """``(ts_us, block)`` of one series, ``start <= ts < end``: Unix microseconds and a (7, rows) float64 block.
+    """``(ts_us, block)`` of one series, ``start <= ts < end``: Unix microseconds and a (7, rows) float64 block,
+    in time order.
 
     NULLs are sent as NaN so every record has the same size and numpy decodes them without per-row Python work.
+    The query has no ORDER BY: the server's ordered merge of the monthly partitions cost about 30 % of a year's
+    read, while the rows arrive in time order anyway (partitions are scanned in bound order and filled in time
+    order), so order is checked here and the rows sorted only when it does not hold.
     """
     cur = conn.connection.driver_connection.cursor()
     where = (f"{_KEY} AND ts >= COALESCE(%(lo)s::timestamptz, '-infinity') "
@@ -109,7 +113,11 @@ def read(conn: Connection, conid: int, size: str, what: str, start: datetime | N
     params = {"conid": conid, "size": size, "what": what, "lo": start, "hi": end}
     nan = "'NaN'::float8"
     select = (f"SELECT ts, open, high, low, close, COALESCE(volume, {nan}), COALESCE(wap, {nan}), "
-              f"COALESCE(bar_count::float8, {nan}) FROM ibkr_data.bars WHERE {where} ORDER BY ts")
+              f"COALESCE(bar_count::float8, {nan}) FROM ibkr_data.bars WHERE {where}")
     sink = FixedRecordSink(len(_VALUES))
     cur.copy_expert(cur.mogrify(f"COPY ({select}) TO STDOUT (FORMAT binary)", params).decode(), sink)
-    return sink.result()
+    ts_us, block = sink.result()
+    if len(ts_us) > 1 and not bool(np.all(ts_us[1:] > ts_us[:-1])):
+        order = np.argsort(ts_us, kind="stable")
+        ts_us, block = ts_us[order], block[:, order]
+    return ts_us, block

@@ -15,7 +15,7 @@ from ibkrtool.store import pgbars
 from ibkrtool.store import tables as t
 from ibkrtool.store.bars import WriteResult, list_series, read_bars, write_bars
 from ibkrtool.store.coverage import CoverageRange, covered_ranges
-from ibkrtool.store.engine import is_postgres
+from ibkrtool.store.engine import is_postgres, open_engine
 from tests.store.conftest import make_bars
 
 UTC = timezone.utc
@@ -175,3 +175,19 @@ def test_ctrl_c_mid_write_leaves_the_database_as_it_was(engine: Engine, monkeypa
         write_bars(engine, 1, "1s", "TRADES", revised, coverage=rng)
     _same(read_bars(engine, 1, "1s", "TRADES"), before)
     assert _count(engine, t.coverage) == 0
+
+
+def test_reads_come_back_in_time_order_whatever_the_write_order(engine: Engine) -> None:
+    # Later bars stored first, then earlier ones of the same month: the heap holds them out of time order. On
+    # PostgreSQL a sequential scan is forced, so the rows reach the reader (which does not ask the server to sort)
+    # in heap order; it must still return them sorted.
+    bars = make_bars(120)
+    write_bars(engine, 7, "1s", "TRADES", bars.iloc[60:])
+    write_bars(engine, 7, "1s", "TRADES", bars.iloc[:60])
+    reader = engine
+    if is_postgres(engine):
+        scan_heap = "-c enable_indexscan=off -c enable_indexonlyscan=off -c enable_bitmapscan=off"
+        reader = open_engine(engine.url.update_query_dict({"options": scan_heap}))
+    out = read_bars(reader, 7, "1s", "TRADES")
+    assert out.index.is_monotonic_increasing and out.index.is_unique
+    _same(out, bars)
