@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -14,6 +14,7 @@ from ibkrtool.cli.options import settings, state
 from ibkrtool.cli.render import print_table, stderr
 from ibkrtool.errors import InputError
 from ibkrtool.model import BarSize, Instrument
+from ibkrtool.model.instant import parse_instant
 
 ORDER = 80
 
@@ -105,16 +106,7 @@ def parse_duration(text: str | None) -> float | None:
 
 
 def _instant(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--until {text!r}: not an ISO 8601 instant") from None
-    if moment.tzinfo is None:
-        raise InputError(f"--until {text!r}: add a zone, e.g. 2026-11-20T21:00:00Z")
-    return moment.astimezone(timezone.utc)
-
+    return parse_instant(text, "--until") if text else None
 
 def _engine(ctx: typer.Context) -> Any:
     from ibkrtool.store.engine import open_engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import typer
 from ibkrtool.cli import render
 from ibkrtool.cli.options import state
 from ibkrtool.errors import InputError
+from ibkrtool.model.instant import parse_instant
 
 ORDER = 90
 log = logging.getLogger("ibkrtool.sim")
@@ -21,16 +22,7 @@ log = logging.getLogger("ibkrtool.sim")
 
 def parse_start(text: str | None) -> datetime | None:
     """``--start`` as tz-aware UTC (``2026-11-20T14:30:00Z``); None means now. Raises InputError."""
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--start {text!r}: not an ISO 8601 time; write e.g. 2026-11-20T14:30:00Z") from None
-    if t.tzinfo is None:
-        raise InputError(f"--start {text!r}: add a zone, e.g. 2026-11-20T14:30:00Z")
-    return t.astimezone(timezone.utc)
-
+    return parse_instant(text, "--start") if text else None
 
 def _load_replay(source: str | None, symbol: str | None, bar_size: str) -> Any:
     """A ReplaySource from a bars CSV (``SPY_1m.csv``) or an ibkrtool database URL. Raises InputError."""

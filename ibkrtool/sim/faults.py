@@ -18,9 +18,10 @@ Reconnects are always accepted after a drop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from ibkrtool.errors import InputError
+from ibkrtool.model.instant import parse_instant
 
 KEYS = ("drop-after-messages", "drop-at", "connectivity-lost-at", "reject-orders", "delay-ms", "no-data")
 
@@ -39,14 +40,7 @@ class Faults:
 
 
 def _time(key: str, text: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--faults {key}={text!r}: not an ISO time; write e.g. 2026-11-20T15:00:00Z") from None
-    if t.tzinfo is None:
-        raise InputError(f"--faults {key}={text!r}: add a zone, e.g. 2026-11-20T15:00:00Z")
-    return t.astimezone(timezone.utc)
-
+    return parse_instant(text, f"--faults {key}")
 
 def _count(key: str, text: str) -> int:
     if not text.strip().isdigit():

@@ -74,3 +74,16 @@ def test_what_to_show_and_bar_validation() -> None:
         WhatToShow.parse("LAST")
     with pytest.raises(ValueError, match="timezone-aware"):
         Bar(datetime(2026, 1, 2, 9, 30), 1, 1, 1, 1, 0)
+
+
+def test_parse_instant_needs_a_zone_and_returns_utc() -> None:
+    from datetime import timezone
+
+    from ibkrtool.model.instant import parse_instant
+
+    assert parse_instant("2026-11-20T09:30:00-05:00", "--until") == datetime(2026, 11, 20, 14, 30, tzinfo=timezone.utc)
+    assert parse_instant(" 2026-11-20T14:30:00Z ", "--start").tzinfo is timezone.utc
+    with pytest.raises(InputError, match="--until '2026-11-20T14:30:00': add a zone"):
+        parse_instant("2026-11-20T14:30:00", "--until")
+    with pytest.raises(InputError, match="--faults drop-at 'soon': not an ISO 8601 time"):
+        parse_instant("soon", "--faults drop-at")
