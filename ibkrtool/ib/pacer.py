@@ -17,7 +17,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class Pacer:
-    """Gate historical requests through a ``PacingPlanner``: ``await pacer.acquire(req)`` then send at once."""
+    """Gate historical requests through a ``PacingPlanner``: ``await pacer.acquire(req)`` then send at once.
+
+    Several requests may be outstanding. IB stamps a request when it reads it, somewhere between our send and its
+    answer, and reads requests in the order sent. So a request still in flight is counted as if stamped *now*
+    whenever the next one is planned, and an answered one at its answer time: every booking is then at or after
+    IB's stamp, which keeps all of IB's sliding-window rules however the gateway queues.
+    """
 
     def __init__(self, planner: PacingPlanner, clock: Clock = time.time, sleep: Sleep = asyncio.sleep,
                  on_sent: Callable[[HistRequest, float], None] | None = None) -> None:
@@ -26,18 +32,32 @@ class Pacer:
         self.sleep = sleep
         self.on_sent = on_sent
         self.waited_s = 0.0
+        self._in_flight: dict[tuple[HistRequest, float], float] = {}  # (request, first booking) → booked at
 
     async def acquire(self, request: HistRequest) -> float:
         """Wait until ``request`` may go out, book it, and return the booking time (seconds on the clock)."""
         while True:
             now = self.clock()
+            self._restamp_in_flight(now)
             delay = self.planner.earliest(request, now) - now
             if delay <= 0:
                 break
             self.waited_s += delay
             await self.sleep(delay)
         self.planner.record(request, now)
+        self._in_flight[(request, now)] = now
         return now
+
+    @property
+    def outstanding(self) -> int:
+        """Requests released and not yet answered."""
+        return len(self._in_flight)
+
+    def _restamp_in_flight(self, now: float) -> None:
+        for key, booked in self._in_flight.items():
+            if booked < now:
+                self.planner.rebook(key[0], booked, now)
+                self._in_flight[key] = now
 
     def sent(self, request: HistRequest, at: float) -> None:
         """Report that the booked request actually left (persists it through ``on_sent``)."""
@@ -46,7 +66,9 @@ class Pacer:
 
     def answered(self, request: HistRequest, sent_at: float) -> None:
         """Report that the answer (bars or an error) to a booked request arrived: rebook it at this moment."""
-        self.planner.rebook(request, sent_at, self.clock())
+        booked = self._in_flight.pop((request, sent_at), None)
+        if booked is not None:  # a second report of the same answer changes nothing
+            self.planner.rebook(request, booked, max(booked, self.clock()))
 
     async def penalty(self, seconds: float) -> None:
         """Pause after IB refused a request for pacing (e.g. the rest of a window), counted as waiting time."""

@@ -65,8 +65,8 @@ class PacingRules:
     burst_s: float = 2.0
     max_in_burst: int = 5
     max_per_s: int = 40
-    margin_fraction: float = 0.02
-    margin_min_s: float = 0.005
+    margin_fraction: float = 0.005
+    margin_min_s: float = 0.001
 
     def scaled(self, scale: float) -> PacingRules:
         """The same rules with every duration multiplied by ``scale`` (``0.01`` = 100× faster, as in the sim)."""

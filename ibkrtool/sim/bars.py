@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 
 from ibkrtool.sim.generator import QUOTES_PER_S, _Day, _price_scale
 
 
-@dataclass(frozen=True)
-class SimBar:
-    """One bar as IB sends it. ``start`` is the bar start, tz-aware UTC; non-TRADES bars have volume/wap/count -1."""
+class SimBar(NamedTuple):
+    """One bar as IB sends it. ``start`` is the bar start, tz-aware UTC; non-TRADES bars have volume/wap/count -1.
+
+    A named tuple, not a frozen dataclass: replies build thousands per request and a tuple is ~5× cheaper to make.
+    """
 
     start: datetime
     open: float
@@ -135,9 +138,9 @@ def _aggregate(a: _Arr, labels: np.ndarray, time_avg: bool) -> _Arr:
 
 def _to_bars(a: _Arr) -> list[SimBar]:
     neg = len(a) and a.v[0] < 0
-    starts = [datetime.fromtimestamp(int(t), UTC) for t in a.t]
+    starts = [datetime.fromtimestamp(t, UTC) for t in a.t.tolist()]
     if neg:
         return [SimBar(s, o, h, lo, c, -1.0, -1.0, -1) for s, o, h, lo, c in
                 zip(starts, a.o.tolist(), a.h.tolist(), a.low.tolist(), a.c.tolist(), strict=True)]
-    return [SimBar(*row) for row in zip(starts, a.o.tolist(), a.h.tolist(), a.low.tolist(), a.c.tolist(),
-                                        a.v.tolist(), a.w.tolist(), a.n.tolist(), strict=True)]
+    return list(map(SimBar._make, zip(starts, a.o.tolist(), a.h.tolist(), a.low.tolist(), a.c.tolist(),
+                                      a.v.tolist(), a.w.tolist(), a.n.tolist(), strict=True)))

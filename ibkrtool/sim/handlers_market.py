@@ -13,7 +13,7 @@ from ibkrtool.sim.contracts import SimContract
 from ibkrtool.sim.history import (
     HistoryWindow,
     SimRequestError,
-    format_bar_time,
+    bar_time_formatter,
     format_range_time,
     no_data_error,
     plan_history,
@@ -76,8 +76,8 @@ class MarketDataHandlers:
         self._pending.discard(req.req_id)
         if not bars:
             raise no_data_error(contract, window.what_to_show)
-        rows = [(format_bar_time(b, window.bar_size, a["format_date"], contract), b.open, b.high, b.low, b.close,
-                 b.volume, b.wap, b.count) for b in bars]
+        date_of = bar_time_formatter(window.bar_size, a["format_date"], contract)
+        rows = [(date_of(b), b.open, b.high, b.low, b.close, b.volume, b.wap, b.count) for b in bars]
         self.send(codec.historical_data(req.req_id, format_range_time(window.reported_start, contract),
                                         format_range_time(window.end, contract), rows))
         if a["keep_up_to_date"]:

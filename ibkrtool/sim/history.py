@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -309,13 +310,19 @@ def format_bar_time(bar: SimBar, bar_size: str, format_date: int, contract: SimC
     """A bar's date field as TWS 10.x sends it: ``yyyymmdd`` for bars of a day or longer (any formatDate; weekly
     and monthly bars carry their last trading day, see ``period_label``); intraday formatDate=1
     ``yyyymmdd hh:mm:ss US/Eastern`` (instrument zone), 2 epoch seconds, 3 ``mmdd hh:mm:ss US/Eastern``."""
+    return bar_time_formatter(bar_size, format_date, contract)(bar)
+
+
+def bar_time_formatter(bar_size: str, format_date: int, contract: SimContract) -> Callable[[SimBar], str]:
+    """``format_bar_time`` for one reply: the bar-size and format decisions made once, not once per bar."""
     length = bar_length(canonical_bar_size(bar_size))
     if not isinstance(length, int):
-        return period_label(contract, session_label(contract, bar.start), length).strftime("%Y%m%d")
+        return lambda bar: period_label(contract, session_label(contract, bar.start), length).strftime("%Y%m%d")
     if format_date == 2:
-        return str(int(bar.start.timestamp()))
-    text = format_range_time(bar.start, contract)
-    return text[4:] if format_date == 3 else text
+        return lambda bar: str(int(bar.start.timestamp()))
+    if format_date == 3:
+        return lambda bar: format_range_time(bar.start, contract)[4:]
+    return lambda bar: format_range_time(bar.start, contract)
 
 
 def format_range_time(t: datetime, contract: SimContract) -> str:

@@ -14,7 +14,6 @@ Monday–Friday week and monthly bars those of one calendar month, each starting
 
 from __future__ import annotations
 
-import bisect
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -81,13 +80,13 @@ class Market:
     """
 
     _DAY_CACHE = 8  # raw sessions (a few MB each)
-    _BAR_CACHE = 250_000  # bar objects kept for repeated requests (~10 sessions of 1-second bars)
+    _BAR_CACHE = 1_000_000  # bars (as arrays) kept for repeated requests (~17 sessions of 1-second bars)
 
     def __init__(self, seed: int = 1, replay: ReplaySource | None = None) -> None:
         self.seed = seed
         self.replay = replay
         self._days: OrderedDict[tuple[str, date], _Day] = OrderedDict()
-        self._bars: OrderedDict[tuple, tuple[list[SimBar], list[datetime]]] = OrderedDict()
+        self._bars: OrderedDict[tuple, _Arr] = OrderedDict()
         self._cached_bars = 0
 
     # --- raw data -------------------------------------------------------------------------------------------
@@ -159,27 +158,26 @@ class Market:
                        use_rth: bool) -> list[SimBar]:
         out: list[SimBar] = []
         end_s = int(end.timestamp())
+        bounds = [start.timestamp(), end.timestamp()]  # bars whose start lies in [start, end)
         for s in cal.sessions_between(contract.sec_type == "CASH", start - timedelta(seconds=length), end):
             if end_s >= int(s.bounds(use_rth)[1].timestamp()):
-                bars, starts = self._cached_session_bars(contract, s, what, use_rth, length)
-            else:  # the session in progress at ``end``: only the bars asked for become objects
+                arr = self._cached_session(contract, s, what, use_rth, length)
+            else:  # the session in progress at ``end``: its last bar covers only the seconds before ``end``
                 arr = self._intraday(contract, s, what, use_rth, length, end_s)
-                first = int(np.ceil(start.timestamp()))
-                out.extend(_to_bars(arr.take(slice(*np.searchsorted(arr.t, [first, end_s])))))
-                continue
-            out.extend(bars[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)])
+            # only the bars asked for become objects: a session of 1-second bars is 57,600 of them
+            out.extend(_to_bars(arr.take(slice(*np.searchsorted(arr.t, bounds)))))
         return out
 
-    def _cached_session_bars(self, contract: SimContract, s: Session, what: str, use_rth: bool,
-                             length: int) -> tuple[list[SimBar], list[datetime]]:
+    def _cached_session(self, contract: SimContract, s: Session, what: str, use_rth: bool, length: int) -> _Arr:
+        """A complete session's bars as arrays, kept for repeated requests (arrays, not objects: nothing for the
+        garbage collector to walk, which stalled replies by 100-200 ms when whole sessions were kept as objects)."""
         key = (contract.local_symbol, s.label, what, use_rth, length)
         hit = self._bars.get(key)
         if hit is None:
-            bars = _to_bars(self._intraday(contract, s, what, use_rth, length, int(s.close.timestamp())))
-            hit = self._bars[key] = (bars, [b.start for b in bars])
-            self._cached_bars += len(bars)
+            hit = self._bars[key] = self._intraday(contract, s, what, use_rth, length, int(s.close.timestamp()))
+            self._cached_bars += len(hit)
             while self._cached_bars > self._BAR_CACHE and len(self._bars) > 1:
-                self._cached_bars -= len(self._bars.popitem(last=False)[1][0])
+                self._cached_bars -= len(self._bars.popitem(last=False)[1])
         else:
             self._bars.move_to_end(key)
         return hit

@@ -101,6 +101,15 @@ _SQLITE_UPSERT = (
 )
 
 
+def _sqlite_column(values: np.ndarray, integer: bool) -> list:
+    """Python values for SQLite binding, NaN as NULL; list-based because a fast backfill writes dozens a second."""
+    missing = np.isnan(values)
+    column = (np.where(missing, 0, values).astype(np.int64) if integer else values).tolist()
+    for i in np.flatnonzero(missing).tolist():
+        column[i] = None
+    return column
+
+
 def _write_sqlite(conn: Connection, conid: int, size: str, what: str, ts_us: np.ndarray,
                   values: dict[str, np.ndarray]) -> WriteResult:
     """executemany upsert; counts come from the series' row count and SQLite's change counter."""
@@ -109,11 +118,7 @@ def _write_sqlite(conn: Connection, conid: int, size: str, what: str, ts_us: np.
     count_sql = "SELECT count(*) FROM bars WHERE conid = ? AND bar_size = ? AND what_to_show = ? AND ts BETWEEN ? AND ?"
     before = raw.execute(count_sql, span).fetchone()[0]
     changes = raw.total_changes
-    columns = [values[c].astype(object) for c in BAR_COLUMNS]
-    for col in columns:
-        col[pd.isna(col)] = None
-    bar_count = columns[-1]
-    columns[-1] = np.array([None if v is None else int(v) for v in bar_count], dtype=object)
+    columns = [_sqlite_column(values[c], integer=c == "bar_count") for c in BAR_COLUMNS]
     rows = zip([conid] * len(ts_us), [size] * len(ts_us), [what] * len(ts_us), ts_us.tolist(), *columns, strict=True)
     cur = raw.cursor()
     cur.executemany(_SQLITE_UPSERT, rows)

@@ -36,11 +36,31 @@ def test_pacer_sleeps_exactly_until_the_planner_allows() -> None:
     async def run() -> list[float]:
         first = await pacer.acquire(request)
         pacer.sent(request, first)
+        pacer.answered(request, first)  # answered at once: booked at 0
         second = await pacer.acquire(request)  # identical: 15 s later
         return [first, second]
 
     assert asyncio.run(run()) == [0.0, 15.0]
     assert clock.slept == [15.0] and pacer.waited_s == 15.0 and booked == [(request, 0.0)]
+
+
+def test_requests_still_in_flight_count_as_stamped_now() -> None:
+    """IB may read a queued request late; until its answer arrives it counts at the current instant."""
+    clock = FakeClock()
+    pacer = Pacer(PacingPlanner(rules=PacingRules(margin_fraction=0.0, margin_min_s=0.0)), clock=clock,
+                  sleep=clock.sleep)
+    requests = [HistRequest("1", "TRADES", "1 secs", f"end{i}", "1800 S") for i in range(6)]
+
+    async def run() -> float:
+        for request in requests[:5]:
+            assert await pacer.acquire(request) == 0.0
+        clock.t = 10.0
+        pacer.answered(requests[0], 0.0)  # four remain in flight, stamped "now" = 10 s
+        return await pacer.acquire(requests[5])
+
+    # five bookings at 10 s fill the 2-second burst window for this contract; a send-time view would say 10 s
+    assert asyncio.run(run()) == 12.0
+    assert clock.slept == [2.0]
 
 
 @dataclass

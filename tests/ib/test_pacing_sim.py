@@ -54,8 +54,10 @@ def test_the_planners_schedule_passes_with_zero_violations(sim_gateway) -> None:
             bars = 0
             for i in range(70):  # more than one 60-request window; bursts of the same contract included
                 r = request(i)
-                await pacer.acquire(HistRequest("SPY", r.what_to_show, r.bar_size, r.end, r.duration))
-                bars += len(await fetch_bars(ib, spy, r, ONE_S, timeout_s=10))
+                booking = HistRequest("SPY", r.what_to_show, r.bar_size, r.end, r.duration)
+                at = await pacer.acquire(booking)
+                bars += len(await fetch_bars(ib, spy, r, ONE_S, timeout_s=10,
+                                             on_answered=lambda b=booking, t=at: pacer.answered(b, t)))
             return bars
 
     assert asyncio.run(run()) > 0

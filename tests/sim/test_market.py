@@ -36,7 +36,7 @@ def market() -> Market:
 
 
 def frame(bars: list[SimBar]) -> pd.DataFrame:
-    df = pd.DataFrame([b.__dict__ for b in bars]).set_index("start")
+    df = pd.DataFrame([b._asdict() for b in bars]).set_index("start")
     df.index = pd.DatetimeIndex(df.index)
     return df
 
@@ -284,7 +284,7 @@ def test_head_timestamp(market: Market) -> None:
 # --- replay ----------------------------------------------------------------------------------------------------
 def recorded(market: Market) -> pd.DataFrame:
     bars = market.bars(SPY, "1 min", ny(FRI, 4), ny(FRI, 20), "TRADES", False)
-    return pd.DataFrame([b.__dict__ for b in bars]).rename(columns={"start": "ts", "count": "bar_count"})
+    return pd.DataFrame([b._asdict() for b in bars]).rename(columns={"start": "ts", "count": "bar_count"})
 
 
 def check_replay(market: Market, replayed: Market) -> None:
