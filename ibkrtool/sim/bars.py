@@ -136,6 +136,16 @@ def _aggregate(a: _Arr, labels: np.ndarray, time_avg: bool) -> _Arr:
     return _Arr(labels[idx], o, np.maximum.reduceat(a.h, idx), np.minimum.reduceat(a.low, idx), c, v, w, n, k)
 
 
+def _concat(parts: list[_Arr]) -> _Arr:
+    """One table of several in time order; an empty table when there are none."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return _Arr(np.empty(0, np.int64), *(np.empty(0) for _ in _FIELDS[1:7]), np.empty(0, np.int64),
+                    np.empty(0, np.int64))
+    return _Arr(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+
+
 def _to_bars(a: _Arr) -> list[SimBar]:
     neg = len(a) and a.v[0] < 0
     starts = [datetime.fromtimestamp(t, UTC) for t in a.t.tolist()]

@@ -7,9 +7,12 @@ Field orders follow ib_async 2.1.0's decoder.py at server versions 176 and 178 (
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-from ibkrtool.sim.wire import UNSET_DOUBLE
+import numpy as np
+
+from ibkrtool.sim.wire import UNSET_DOUBLE, format_field
 
 
 def error(req_id: int, code: int, text: str) -> list:
@@ -47,6 +50,25 @@ def historical_data(req_id: int, start: str, end: str, bars: list[tuple]) -> lis
     for date, o, h, low, c, vol, wap, count in bars:
         out += [date, o, h, low, c, vol, wap, count]
     return out
+
+
+def historical_data_joined(req_id: int, start: str, end: str, count: int, rows: str) -> list:
+    """historicalData (17) whose bar fields are already NUL-joined (``bar_rows_text``): ``frame`` writes a string
+    as it is, so the bytes equal those of ``historical_data`` with the same bars."""
+    return [17, req_id, start, end, count, rows] if count else [17, req_id, start, end, 0]
+
+
+def bar_rows_text(dates: list[str], o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray, volume: np.ndarray,
+                  wap: np.ndarray, count: np.ndarray) -> str:
+    """The 8 fields per bar of message 17, NUL-joined, formatted column-wise: each distinct price once."""
+    columns = [dates, *(_float_texts(col) for col in (o, h, low, c, volume, wap)), [str(n) for n in count.tolist()]]
+    return "\0".join(itertools.chain.from_iterable(zip(*columns, strict=True)))
+
+
+def _float_texts(values: np.ndarray) -> list[str]:
+    distinct, where = np.unique(values, return_inverse=True)
+    texts = [format_field(v) for v in distinct.tolist()]
+    return [texts[i] for i in where.tolist()]
 
 
 def historical_data_update(req_id: int, date: str, o: float, h: float, low: float, c: float,

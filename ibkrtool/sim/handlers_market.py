@@ -8,6 +8,8 @@ import logging
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ibkrtool.sim import codec, streams
 from ibkrtool.sim.contracts import SimContract
 from ibkrtool.sim.history import (
@@ -18,6 +20,7 @@ from ibkrtool.sim.history import (
     no_data_error,
     plan_history,
 )
+from ibkrtool.sim.market import Market
 from ibkrtool.sim.pacing import HistoricalRequestKey
 
 if TYPE_CHECKING:
@@ -69,6 +72,18 @@ class MarketDataHandlers:
         A valid window without bars is answered as IB does: 162 "HMDS query returned no data: …", no message 17.
         """
         a = req.args
+        if a["format_date"] == 2 and not a["keep_up_to_date"]:
+            table = await self.server.in_hmds(_history_table, self.server.hmds_market, contract, window)
+            if table is not None:
+                if req.req_id not in self._pending:  # cancelled while the query ran
+                    return
+                self._pending.discard(req.req_id)
+                count, rows = table
+                if not count:
+                    raise no_data_error(contract, window.what_to_show)
+                self.send(codec.historical_data_joined(req.req_id, format_range_time(window.reported_start, contract),
+                                                       format_range_time(window.end, contract), count, rows))
+                return
         bars = await self.server.in_hmds(self.server.hmds_market.bars, contract, window.bar_size, window.start,
                                          window.end, window.what_to_show, window.use_rth)
         if req.req_id not in self._pending:  # cancelled while the query ran
@@ -189,3 +204,18 @@ class MarketDataHandlers:
                 stream.cancel()
                 del self.streams[req_id]
                 self.send_error(req_id, 10182, "Failed to request live updates (disconnected).")
+
+
+def _history_table(market: Market, contract: SimContract, window: HistoryWindow) -> tuple[int, str] | None:
+    """``(bars, NUL-joined fields)`` of an intraday formatDate=2 reply, built from arrays on the HMDS thread; None
+    when the bars are replayed or daily and longer (those go through ``Market.bars``)."""
+    table = market.bar_table(contract, window.bar_size, window.start, window.end, window.what_to_show,
+                             window.use_rth)
+    if table is None or not len(table):
+        return None if table is None else (0, "")
+    volume, wap, count = table.v, table.w, table.n
+    if table.v[0] < 0:  # no trades behind MIDPOINT/BID/ASK bars: IB sends -1 for all three
+        volume = wap = np.full(len(table), -1.0)
+        count = np.full(len(table), -1, dtype=np.int64)
+    dates = table.t.astype(np.int64).astype(str).tolist()
+    return len(table), codec.bar_rows_text(dates, table.o, table.h, table.low, table.c, volume, wap, count)

@@ -26,6 +26,7 @@ from ibkrtool.sim.bars import (
     SimBar,
     _aggregate,
     _Arr,
+    _concat,
     _one_second,
     _to_bars,
     bar_length,
@@ -154,9 +155,26 @@ class Market:
             return self._intraday_bars(contract, length, start, end, what, use_rth)
         return self._period_bars(contract, length, start, end, what, use_rth)
 
+    def bar_table(self, contract: SimContract, bar_size: str, start: datetime, end: datetime, what_to_show: str,
+                  use_rth: bool) -> _Arr | None:
+        """The bars ``bars()`` returns, as arrays (no objects), for generated intraday sizes; None for replayed
+        data and daily or longer bars. A 1-second history reply is 1,800 bars: objects were half its cost."""
+        start, end = _utc(start), _utc(end)
+        length = bar_length(bar_size)
+        if (self.replay is not None and self.replay.serves(contract, bar_size)) or not isinstance(length, int):
+            return None
+        start = max(start, default_head_timestamp(contract))
+        if start >= end:
+            return _concat([])
+        return self._intraday_table(contract, length, start, end, what_to_show.upper(), use_rth)
+
     def _intraday_bars(self, contract: SimContract, length: int, start: datetime, end: datetime, what: str,
                        use_rth: bool) -> list[SimBar]:
-        out: list[SimBar] = []
+        return _to_bars(self._intraday_table(contract, length, start, end, what, use_rth))
+
+    def _intraday_table(self, contract: SimContract, length: int, start: datetime, end: datetime, what: str,
+                        use_rth: bool) -> _Arr:
+        parts = []
         end_s = int(end.timestamp())
         bounds = [start.timestamp(), end.timestamp()]  # bars whose start lies in [start, end)
         for s in cal.sessions_between(contract.sec_type == "CASH", start - timedelta(seconds=length), end):
@@ -164,9 +182,8 @@ class Market:
                 arr = self._cached_session(contract, s, what, use_rth, length)
             else:  # the session in progress at ``end``: its last bar covers only the seconds before ``end``
                 arr = self._intraday(contract, s, what, use_rth, length, end_s)
-            # only the bars asked for become objects: a session of 1-second bars is 57,600 of them
-            out.extend(_to_bars(arr.take(slice(*np.searchsorted(arr.t, bounds)))))
-        return out
+            parts.append(arr.take(slice(*np.searchsorted(arr.t, bounds))))
+        return _concat(parts)
 
     def _cached_session(self, contract: SimContract, s: Session, what: str, use_rth: bool, length: int) -> _Arr:
         """A complete session's bars as arrays, kept for repeated requests (arrays, not objects: nothing for the
