@@ -129,10 +129,11 @@ def _write_sqlite(conn: Connection, conid: int, size: str, what: str, ts_us: np.
 
 
 def read_bars(engine: Engine, conid: int, bar_size: str | BarSize, what_to_show: str | WhatToShow,
-              start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+              start: datetime | None = None, end: datetime | None = None, whole: bool = False) -> pd.DataFrame:
     """Bars of one series with ``start <= ts < end`` (tz-aware; either bound optional) as a bars frame.
 
-    On PostgreSQL this streams a binary COPY into preallocated numpy arrays. Raises ``StoreError``.
+    On PostgreSQL this streams a binary COPY into preallocated numpy arrays; ``whole=True`` buffers the payload
+    first (less CPU, twice the memory: for bounded ranges). Raises ``StoreError``.
     """
     size, what = _series(bar_size, what_to_show)
     lo = to_epoch_us(start) if start is not None else None
@@ -140,7 +141,7 @@ def read_bars(engine: Engine, conid: int, bar_size: str | BarSize, what_to_show:
     try:
         with engine.connect() as conn:
             if is_postgres(conn):
-                ts_us, block = pgbars.read(conn, int(conid), size, what, start, end)
+                ts_us, block = pgbars.read(conn, int(conid), size, what, start, end, whole)
             else:
                 ts_us, block = _read_sqlite(conn, int(conid), size, what, lo, hi)
     except DB_ERRORS as exc:

@@ -110,6 +110,20 @@ def read_dtype(n_float: int) -> np.dtype:
     return np.dtype(fields)
 
 
+def decode_fixed(payload: memoryview | bytes, n_float: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ts_us, values)`` from a whole binary COPY payload of ``read_dtype(n_float)`` records (the stream
+    ``FixedRecordSink`` decodes piecewise). Raises ``ValueError`` if it is not one."""
+    dtype = read_dtype(n_float)
+    body = len(payload) - len(HEADER) - len(TRAILER)
+    if body < 0 or bytes(payload[:11]) != HEADER[:11] or bytes(payload[-2:]) != TRAILER or body % dtype.itemsize:
+        raise ValueError(f"not a complete binary COPY stream of {n_float + 1}-column records ({len(payload)} bytes)")
+    rec = np.frombuffer(payload, dtype=dtype, count=body // dtype.itemsize, offset=len(HEADER))
+    values = np.empty((n_float, len(rec)), dtype=np.float64)
+    for i in range(n_float):
+        values[i] = rec[f"f{i}"]
+    return rec["ts"] + PG_EPOCH_US, values
+
+
 class FixedRecordSink:
     """A file-like target for ``cursor.copy_expert`` that decodes fixed-size binary COPY records into numpy chunks
     as they arrive (no row count needed up front). ``result()`` joins the chunks into the final arrays, freeing each
