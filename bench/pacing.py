@@ -140,7 +140,8 @@ def main() -> None:
               f"→ ratio {wall / floor:.3f} (goal ≤ 1.05)")
         planned = minimum_s(sequence, PacingRules())
         print(f"ibkrtool's own schedule at zero latency (safety margins, 40 requests/s): {planned:6.2f} s "
-              f"(+{100 * (planned / floor - 1):.1f} %); the rest of the wall time is the gateway's answer time")
+              f"(+{100 * (planned / floor - 1):.1f} %); the rest is answer time: a request counts as sent until its "
+              "answer is decoded, which paces the next ones under IB's 2-second burst rule")
         if not args.skip_seed:
             with sim_process() as sim:
                 seed_wall, _ = asyncio.run(seed(sim.port, opts))
