@@ -52,9 +52,9 @@ from ibkrtool.store.pacing_log import LoggedRequest, log_request, prune_requests
 
 UTC = timezone.utc
 log = logging.getLogger(__name__)
-IDLE_BATCH = 4
-"""Answered chunks written per transaction while the pacer waits: enough to save commits, short enough (~20 ms
-of 1-second bars into SQLite) not to hold back a request that falls due."""
+IDLE_BATCH = 1
+"""Answered chunks written per transaction while requests remain: a request that falls due waits for at most one
+chunk's write (~3 ms of 1-second bars into SQLite). Once all are answered the rest go in one transaction."""
 PACING_BACKOFF = (0.1, 0.25, 0.5, 1.0)
 """Pauses after successive pacing refusals of one request, as fractions of the (scaled) 10-minute window."""
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -320,7 +320,7 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
         """Write answered chunks one at a time while nothing is outstanding; ends when every chunk is written."""
         while fetching[0] or unwritten:
             if unwritten and (pacer.outstanding == 0 or not fetching[0]):
-                store(IDLE_BATCH)
+                store(IDLE_BATCH if fetching[0] else len(unwritten))
                 await asyncio.sleep(0)  # a request due now is released before the next batch is written
             else:
                 answered.clear()
