@@ -345,7 +345,7 @@ def infer_bar_size(bars: pd.DataFrame) -> BarSize:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The I/O edge: stored series -> resampled series, read in chunks of whole sessions on parallel connections.
+# The I/O edge: stored series -> resampled series, read in month-sized chunks on parallel connections.
 
 DAYS_PER_CHUNK = 31  # about a month: roughly one PostgreSQL partition per read
 
@@ -432,11 +432,11 @@ def _quiet_instant(near: pd.Timestamp, is_forex: bool, weekly: bool) -> pd.Times
         cut = day - pd.Timedelta(days=(day.day_of_week - 5) % 7) + pd.Timedelta(hours=6)
         return cut if cut <= near else cut - pd.Timedelta(days=7)
     if is_forex:
-        local = near.tz_convert(NEW_YORK).date()
-        for day in (local, local - timedelta(days=1)):
-            roll = pd.Timestamp(datetime.combine(day, time(17), NEW_YORK)).tz_convert("UTC")
-            if roll <= near:
-                return roll
+        day = near.tz_convert(NEW_YORK).date()
+        roll = pd.Timestamp(datetime.combine(day, time(17), NEW_YORK))
+        if roll > near:
+            roll = pd.Timestamp(datetime.combine(day - timedelta(days=1), time(17), NEW_YORK))
+        return roll.tz_convert("UTC")
     cut = near.tz_convert("UTC").normalize() + pd.Timedelta(hours=6)
     return cut if cut <= near else cut - pd.Timedelta(days=1)
 

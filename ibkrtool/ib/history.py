@@ -116,7 +116,7 @@ async def fetch_bars(ib: IB, contract: Contract, request: BarsRequest, bar_size:
     ib.RaiseRequestErrors = True
     req_id = ib.client.getReqId()
     future = ib.wrapper.startReq(req_id, contract, container=[])
-    if on_answered is not None:  # at once when the reply is decoded, not when this task next gets the loop
+    if on_answered is not None:  # when the reply is decoded (or the wait ends), not when this task next runs
         future.add_done_callback(lambda _: on_answered())
     ib.client.reqHistoricalData(req_id, contract, request.end, request.duration, request.bar_size,
                                 request.what_to_show, request.rth, 2, False, [])
@@ -129,9 +129,6 @@ async def fetch_bars(ib: IB, contract: Contract, request: BarsRequest, bar_size:
         raise
     except RequestError as exc:
         raise _refusal(exc, contract) from None
-    finally:
-        if on_answered is not None:  # timed out or cancelled: the future never completed
-            on_answered()
     return bars_frame(bars, bar_size)
 
 

@@ -35,7 +35,11 @@ class Pacer:
         self._in_flight: dict[tuple[HistRequest, float], float] = {}  # (request, first booking) → booked at
 
     async def acquire(self, request: HistRequest) -> float:
-        """Wait until ``request`` may go out, book it, and return the booking time (seconds on the clock)."""
+        """Wait until ``request`` may go out, book it, and return the booking time (seconds on the clock).
+
+        Call ``answered(request, booking time)`` when its answer, refusal or timeout arrives: until then it counts
+        as in flight, and a request IB's rules tie to it waits.
+        """
         while True:
             now = self.clock()
             self._restamp_in_flight(now)

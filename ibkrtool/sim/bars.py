@@ -146,11 +146,16 @@ def _concat(parts: list[_Arr]) -> _Arr:
     return _Arr(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
 
+def trade_fields(a: _Arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Volume, WAP and count as IB sends them: -1 for all three when no trades lie behind the bars
+    (MIDPOINT, BID, ASK, BID_ASK), whatever aggregation made of the -1 placeholders."""
+    if len(a) and a.v[0] < 0:
+        return np.full(len(a), -1.0), np.full(len(a), -1.0), np.full(len(a), -1, dtype=np.int64)
+    return a.v, a.w, a.n
+
+
 def _to_bars(a: _Arr) -> list[SimBar]:
-    neg = len(a) and a.v[0] < 0
     starts = [datetime.fromtimestamp(t, UTC) for t in a.t.tolist()]
-    if neg:
-        return [SimBar(s, o, h, lo, c, -1.0, -1.0, -1) for s, o, h, lo, c in
-                zip(starts, a.o.tolist(), a.h.tolist(), a.low.tolist(), a.c.tolist(), strict=True)]
+    volume, wap, count = trade_fields(a)
     return list(map(SimBar._make, zip(starts, a.o.tolist(), a.h.tolist(), a.low.tolist(), a.c.tolist(),
-                                      a.v.tolist(), a.w.tolist(), a.n.tolist(), strict=True)))
+                                      volume.tolist(), wap.tolist(), count.tolist(), strict=True)))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ibkrtool.sim import codec, streams
+from ibkrtool.sim.bars import trade_fields
 from ibkrtool.sim.contracts import SimContract
 from ibkrtool.sim.history import (
     HistoryWindow,
@@ -213,9 +214,6 @@ def _history_table(market: Market, contract: SimContract, window: HistoryWindow)
                              window.use_rth)
     if table is None or not len(table):
         return None if table is None else (0, "")
-    volume, wap, count = table.v, table.w, table.n
-    if table.v[0] < 0:  # no trades behind MIDPOINT/BID/ASK bars: IB sends -1 for all three
-        volume = wap = np.full(len(table), -1.0)
-        count = np.full(len(table), -1, dtype=np.int64)
+    volume, wap, count = trade_fields(table)
     dates = table.t.astype(np.int64).astype(str).tolist()
     return len(table), codec.bar_rows_text(dates, table.o, table.h, table.low, table.c, volume, wap, count)

@@ -143,17 +143,17 @@ class Market:
 
         Bars are empty-free: a bin without data (e.g. no trades) is omitted. Raises ValueError for a bad bar size.
         """
+        table = self.bar_table(contract, bar_size, start, end, what_to_show, use_rth)
+        if table is not None:
+            return _to_bars(table)
         start, end = _utc(start), _utc(end)
         what = what_to_show.upper()
         if self.replay is not None and self.replay.serves(contract, bar_size):
             return self.replay.bars(contract, bar_size, start, end, what, use_rth)
-        length = bar_length(bar_size)
         start = max(start, default_head_timestamp(contract))  # nothing before the listing / HMDS start
         if start >= end:
             return []
-        if isinstance(length, int):
-            return self._intraday_bars(contract, length, start, end, what, use_rth)
-        return self._period_bars(contract, length, start, end, what, use_rth)
+        return self._period_bars(contract, bar_length(bar_size), start, end, what, use_rth)  # type: ignore[arg-type]
 
     def bar_table(self, contract: SimContract, bar_size: str, start: datetime, end: datetime, what_to_show: str,
                   use_rth: bool) -> _Arr | None:
@@ -163,14 +163,10 @@ class Market:
         length = bar_length(bar_size)
         if (self.replay is not None and self.replay.serves(contract, bar_size)) or not isinstance(length, int):
             return None
-        start = max(start, default_head_timestamp(contract))
+        start = max(start, default_head_timestamp(contract))  # nothing before the listing / HMDS start
         if start >= end:
             return _concat([])
         return self._intraday_table(contract, length, start, end, what_to_show.upper(), use_rth)
-
-    def _intraday_bars(self, contract: SimContract, length: int, start: datetime, end: datetime, what: str,
-                       use_rth: bool) -> list[SimBar]:
-        return _to_bars(self._intraday_table(contract, length, start, end, what, use_rth))
 
     def _intraday_table(self, contract: SimContract, length: int, start: datetime, end: datetime, what: str,
                         use_rth: bool) -> _Arr:
