@@ -15,6 +15,7 @@ from ibkrtool.cli.options import settings as get_settings
 from ibkrtool.data.backfill import BackfillOptions, BackfillReport, run_backfill, validate
 from ibkrtool.errors import InputError
 from ibkrtool.ib.session import ConnectOptions, ib_session
+from ibkrtool.runtime import steady_gc
 from ibkrtool.settings import Settings
 from ibkrtool.store.engine import open_engine
 from ibkrtool.store.migrate import init_db
@@ -85,7 +86,8 @@ def register(app: typer.Typer) -> None:
         init_db(engine)
         args = dict(options.__dict__)
         with track_run(engine, "backfill", args) as run:
-            report = asyncio.run(_run(engine, settings, options, now))
+            with steady_gc():
+                report = asyncio.run(_run(engine, settings, options, now))
             run.rows_written = report.bars_stored
         _render(report, as_json)
 

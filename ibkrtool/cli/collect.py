@@ -14,6 +14,7 @@ from ibkrtool.data.backfill import parse_when
 from ibkrtool.data.collect import CollectOptions, CollectReport, parse_duration, run_collect
 from ibkrtool.errors import InputError
 from ibkrtool.ib.session import ConnectOptions
+from ibkrtool.runtime import steady_gc
 from ibkrtool.settings import Settings
 from ibkrtool.store.engine import open_engine
 from ibkrtool.store.migrate import init_db
@@ -60,7 +61,8 @@ def register(app: typer.Typer) -> None:
         engine = open_engine(settings.db_url)
         init_db(engine)
         with track_run(engine, "collect", dict(options.__dict__)) as run:
-            report = asyncio.run(_run(engine, settings, options))
+            with steady_gc():
+                report = asyncio.run(_run(engine, settings, options))
             run.rows_written = report.bars_5s + report.bars_1s
         if as_json:
             render.print_json(report.as_dict())

@@ -15,6 +15,7 @@ from ibkrtool.cli.render import print_table, stderr
 from ibkrtool.errors import InputError
 from ibkrtool.model import BarSize, Instrument
 from ibkrtool.model.instant import parse_instant
+from ibkrtool.runtime import steady_gc
 
 ORDER = 80
 
@@ -90,7 +91,7 @@ def live(
         logging.getLogger("ibkrtool.live").setLevel(logging.INFO)
     engine = _engine(ctx)
     opts = ConnectOptions.from_settings(settings(ctx), readonly=False)
-    with stderr.status("live: connecting…") as status:
+    with stderr.status("live: connecting…") as status, steady_gc():
         final, log = asyncio.run(run_live(config, opts, engine, decisions, lambda s: status.update(_status(s))))
     _summary(config, final, log)
 

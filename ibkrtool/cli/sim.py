@@ -15,6 +15,7 @@ from ibkrtool.cli import render
 from ibkrtool.cli.options import state
 from ibkrtool.errors import InputError
 from ibkrtool.model.instant import parse_instant
+from ibkrtool.runtime import steady_gc
 
 ORDER = 90
 log = logging.getLogger("ibkrtool.sim")
@@ -97,4 +98,6 @@ def register(app: typer.Typer) -> None:
             log.setLevel(logging.INFO if state(ctx).verbosity < 2 else logging.DEBUG)
         source = _load_replay(replay, replay_symbol, replay_bar_size)
         server = build_server(seed, parse_start(start), speed, pacing_scale, account, faults, source)
-        _print_summary(asyncio.run(_run(server, host, port)))
+        with steady_gc():
+            summary = asyncio.run(_run(server, host, port))
+        _print_summary(summary)

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from ibkrtool import calendars
@@ -38,8 +37,8 @@ from ibkrtool.ib.history import (
     SMALL_BAR_HISTORY,
     SMALL_BAR_MAX_S,
     NoData,
-    empty_bars,
-    fetch_bars,
+    bars_frame,
+    fetch_bar_list,
 )
 from ibkrtool.ib.pacer import Pacer
 from ibkrtool.ib.pacing import HistRequest, PacingPlanner, SentRequest
@@ -271,9 +270,10 @@ def pacer_for(engine: Engine, gateway: str, scale: float, clock: Callable[[], fl
               sleep: Sleep = asyncio.sleep) -> Pacer:
     """A ``Pacer`` loaded with the requests recently booked for ``gateway``, persisting every new booking."""
     probe = PacingPlanner(scale)
-    since = datetime.fromtimestamp(clock() - probe.horizon_s, UTC)
+    lag = probe.rules.logged_lag_s  # the log holds send times; IB stamps a request when it reads it, later
+    since = datetime.fromtimestamp(clock() - probe.horizon_s - lag, UTC)
     prune_requests(engine, since - timedelta(days=1))  # keep a day for inspection; older rows never count again
-    history = [SentRequest(r.requested_at.timestamp(),
+    history = [SentRequest(r.requested_at.timestamp() + lag,
                            HistRequest(str(r.conid), r.what_to_show, r.bar_size, r.end_datetime, r.duration,
                                        paced=r.weight > 0))
                for r in recent_requests(engine, gateway, since)]
@@ -291,22 +291,23 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
                      on_progress: ProgressCallback | None) -> None:
     """Run every chunk with up to ``options.in_flight`` requests outstanding (the pacer still releases each one).
 
-    Overlapping requests hide the gateway's answer time behind the pacing waits. Answered chunks are written when
-    no request is outstanding (while the pacer waits for IB's windows), so writing never delays the reading of
-    an answer, and with it the next release (bench/pacing.py); each chunk still commits alone with its coverage
-    row, and whatever was answered is written before this returns or raises.
+    Overlapping requests hide the gateway's answer time behind the pacing waits. Answers are converted and
+    written when no request is outstanding (while the pacer waits for IB's windows) or when nothing is left to
+    release, so writing never delays the decoding of an answer that paces the next release (bench/pacing.py);
+    each chunk still commits with its coverage row, and whatever was answered is written before this returns or
+    raises.
     """
     gate = asyncio.Semaphore(max(1, options.in_flight))
     waiting = [(index, plan, contract, chunk) for index, (plan, contract) in enumerate(plans) for chunk in plan.chunks]
     queued = list(waiting)
-    unwritten: list[tuple[int, SeriesPlan, Chunk, pd.DataFrame, int]] = []
+    unwritten: list[tuple[int, SeriesPlan, Chunk, list, int]] = []
     eta = [0.0, float("-inf")]  # last estimate (s) and when it was made
 
     def store(count: int) -> None:
         """Write the first ``count`` answered chunks in one transaction, each with its coverage row."""
         batch, unwritten[:count] = unwritten[:count], []
         with transaction(engine, "writing backfilled bars") as conn:
-            stored = [_store_chunk(conn, plan, chunk, frame) for _, plan, chunk, frame, _ in batch]
+            stored = [_store_chunk(conn, plan, chunk, bars) for _, plan, chunk, bars, _ in batch]
         for (index, *_, retries), bars in zip(batch, stored, strict=True):
             _count(report, index, retries, bars)
             if on_progress is not None:
@@ -317,9 +318,11 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
                             max(0.0, eta[0] - (now - eta[1])))
 
     async def write_when_idle() -> None:
-        """Write answered chunks one at a time while nothing is outstanding; ends when every chunk is written."""
+        """Write answered chunks one at a time while nothing is outstanding, or once every request is released
+        (no answer time matters for pacing any more); ends when every chunk is written."""
         while fetching[0] or unwritten:
-            if unwritten and (pacer.outstanding == 0 or not fetching[0]):
+            releasing = bool(queued) or pacer.waiting > 0
+            if unwritten and (pacer.outstanding == 0 or not releasing):
                 store(IDLE_BATCH if fetching[0] else len(unwritten))
                 await asyncio.sleep(0)  # a request due now is released before the next batch is written
             else:
@@ -330,8 +333,8 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
         try:
             async with gate:
                 queued.remove((index, plan, contract, chunk))
-                frame, retries = await _fetch_chunk(ib, to_ib(contract), plan, chunk, pacer, options)
-            unwritten.append((index, plan, chunk, frame, retries))
+                bars, retries = await _fetch_chunk(ib, to_ib(contract), plan, chunk, pacer, options)
+            unwritten.append((index, plan, chunk, bars, retries))
         finally:
             fetching[0] -= 1
             answered.set()
@@ -345,7 +348,8 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
             store(len(unwritten))
 
 
-def _store_chunk(conn: Connection, plan: SeriesPlan, chunk: Chunk, frame: pd.DataFrame) -> int:
+def _store_chunk(conn: Connection, plan: SeriesPlan, chunk: Chunk, answer: list) -> int:
+    frame = bars_frame(answer, plan.bar_size)
     bars = stamp_dated_bars(clip_to_pieces(frame, chunk.pieces), plan.instrument, plan.bar_size, plan.rth)
     cover = CoverageRange(chunk.start, chunk.end, source="ib", bars_received=len(bars))
     write_bars(conn, plan.conid, plan.bar_size, plan.what_to_show, bars, coverage=cover)
@@ -383,23 +387,25 @@ def _count(report: BackfillReport, index: int, retries: int, bars: int) -> None:
 
 
 async def _fetch_chunk(ib: IB, contract: IbContract, plan: SeriesPlan, chunk: Chunk, pacer: Pacer,
-                       options: BackfillOptions
-                       ) -> tuple[pd.DataFrame, int]:
-    """One chunk with bounded retries: pacing refusals wait, timeouts retry, "no data" is an empty frame."""
+                       options: BackfillOptions) -> tuple[list, int]:
+    """One chunk with bounded retries: pacing refusals wait, timeouts retry, "no data" is no bars.
+
+    Returns the client's bar list (converted when written) and the number of retries.
+    """
     request = chunk.request(plan.bar_size, plan.what_to_show, plan.rth)
     booking = plan.hist_request(chunk)
     for attempt in range(options.attempts):
         at = await pacer.acquire(booking)
         try:
             try:
-                frame = await fetch_bars(ib, contract, request, plan.bar_size, options.timeout_s,
-                                         on_sent=lambda at=at: pacer.sent(booking, at),
-                                         on_answered=lambda at=at: pacer.answered(booking, at))
+                bars = await fetch_bar_list(ib, contract, request, options.timeout_s,
+                                            on_sent=lambda at=at: pacer.sent(booking, at),
+                                            on_answered=lambda at=at: pacer.answered(booking, at))
             finally:
                 pacer.answered(booking, at)  # no-op once answered; covers a send that failed
-            return frame, attempt
+            return bars, attempt
         except NoData:
-            return empty_bars(), attempt
+            return [], attempt
         except PacingError:
             if attempt == options.attempts - 1:
                 raise

@@ -32,6 +32,7 @@ class Pacer:
         self.sleep = sleep
         self.on_sent = on_sent
         self.waited_s = 0.0
+        self.waiting = 0  # callers inside acquire(): requests not yet released
         self._in_flight: dict[tuple[HistRequest, float], float] = {}  # (request, first booking) → booked at
 
     async def acquire(self, request: HistRequest) -> float:
@@ -40,14 +41,18 @@ class Pacer:
         Call ``answered(request, booking time)`` when its answer, refusal or timeout arrives: until then it counts
         as in flight, and a request IB's rules tie to it waits.
         """
-        while True:
-            now = self.clock()
-            self._restamp_in_flight(now)
-            delay = self.planner.earliest(request, now) - now
-            if delay <= 0:
-                break
-            self.waited_s += delay
-            await self.sleep(delay)
+        self.waiting += 1
+        try:
+            while True:
+                now = self.clock()
+                self._restamp_in_flight(now)
+                delay = self.planner.earliest(request, now) - now
+                if delay <= 0:
+                    break
+                self.waited_s += delay
+                await self.sleep(delay)
+        finally:
+            self.waiting -= 1
         self.planner.record(request, now)
         self._in_flight[(request, now)] = now
         return now

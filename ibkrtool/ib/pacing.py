@@ -13,8 +13,10 @@ And, not scaled: at most 40 requests per second, below the client's own message 
 
 Times are float seconds on one clock chosen by the caller (epoch seconds, UTC, when the log is persisted so
 that the budget survives restarts). ``earliest()`` answers the first instant a request may go out;
-``record()`` books it once it was sent. A small safety margin covers the gap between our clock and the
-moment the server stamps the request.
+``record()`` books it once it was sent. The caller (``Pacer``) moves each booking to when its answer came back,
+which is never before the server stamped it; a small safety margin (0.05 % of each window, at least 1 ms) covers
+clock resolution and drift. Requests reloaded from the log carry only their send time, so they are booked
+``logged_lag_s`` later (0.5 % of the 10-minute window, 3 s) to cover the server stamping them after we sent them.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class PacingRules:
     burst_s: float = 2.0
     max_in_burst: int = 5
     max_per_s: int = 40
-    margin_fraction: float = 0.005
+    margin_fraction: float = 0.0005
     margin_min_s: float = 0.001
+    logged_lag_fraction: float = 0.005
 
     def scaled(self, scale: float) -> PacingRules:
         """The same rules with every duration multiplied by ``scale`` (``0.01`` = 100× faster, as in the sim)."""
@@ -78,6 +81,11 @@ class PacingRules:
     def margin(self, span_s: float) -> float:
         """Safety margin added to a window of ``span_s`` seconds."""
         return max(self.margin_min_s, self.margin_fraction * span_s)
+
+    @property
+    def logged_lag_s(self) -> float:
+        """How much later than its logged send time a reloaded request is booked (IB may stamp it that late)."""
+        return self.logged_lag_fraction * self.window_s
 
 
 IB_RULES = PacingRules()

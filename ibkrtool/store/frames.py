@@ -53,7 +53,11 @@ def checked_bars(bars: pd.DataFrame) -> pd.DataFrame:
 def _floats(bars: pd.DataFrame, col: str) -> np.ndarray:
     if col not in bars.columns:
         return np.full(len(bars), np.nan)
-    values = pd.to_numeric(bars[col]).to_numpy(dtype=np.float64, na_value=np.nan)
+    column = bars[col]
+    if column.dtype == np.float64:  # already numeric (every frame ibkrtool builds): skip the parse
+        values = column.to_numpy()
+    else:
+        values = pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
     if col in ("volume", "wap", "bar_count"):
         values = np.where(values == -1, np.nan, values)  # IB's "unknown" on non-TRADES bars
     return values

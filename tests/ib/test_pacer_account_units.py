@@ -6,6 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import pytest
+
 from ibkrtool.ib.account import account_mode, summarise
 from ibkrtool.ib.errors import HistoricalOutcome, classify_historical, is_connectivity, is_informational
 from ibkrtool.ib.pacer import Pacer
@@ -61,6 +63,51 @@ def test_requests_still_in_flight_count_as_stamped_now() -> None:
     # five bookings at 10 s fill the 2-second burst window for this contract; a send-time view would say 10 s
     assert asyncio.run(run()) == 12.0
     assert clock.slept == [2.0]
+
+
+def test_requests_waiting_to_be_released_are_counted() -> None:
+    """The backfill writes answered chunks freely only once nothing waits for release (``Pacer.waiting``)."""
+    clock = FakeClock()
+    pacer = Pacer(PacingPlanner(rules=PacingRules(margin_fraction=0.0, margin_min_s=0.0)), clock=clock,
+                  sleep=clock.sleep)
+    request = HistRequest("1", "TRADES", "1 secs", "e", "1800 S")
+    seen: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        seen.append(pacer.waiting)
+        await FakeClock.sleep(clock, seconds)
+
+    pacer.sleep = sleep
+
+    async def run() -> None:
+        await pacer.acquire(request)
+        pacer.answered(request, 0.0)
+        await pacer.acquire(request)  # identical: waits 15 s, counted as waiting meanwhile
+
+    asyncio.run(run())
+    assert seen == [1] and pacer.waiting == 0 and pacer.outstanding == 1
+
+
+def test_a_reloaded_log_books_each_request_later_than_it_was_sent(sqlite_url: str) -> None:
+    """The log holds send times; IB stamps a request when it reads it, so a new run counts it ``logged_lag_s`` later
+    (3 s of the 10-minute window), which is what keeps two backfills back to back inside IB's budget."""
+    from ibkrtool.data.backfill import pacer_for
+    from ibkrtool.store.engine import open_engine
+    from ibkrtool.store.migrate import init_db
+    from ibkrtool.store.pacing_log import LoggedRequest, log_request
+
+    engine = open_engine(sqlite_url)
+    init_db(engine)
+    sent = 1_795_000_000.0
+    for i in range(60):  # a full 10-minute budget, all sent at once
+        log_request(engine, "127.0.0.1:7497", LoggedRequest(datetime.fromtimestamp(sent, timezone.utc), 756733,
+                                                            "1 secs", "TRADES", "1800 S", f"20261120-15:{i:02d}:00"))
+    pacer = pacer_for(engine, "127.0.0.1:7497", 1.0, clock=lambda: sent + 600.5)
+    assert [b.at for b in pacer.planner.sent] == pytest.approx([sent + 3.0] * 60)
+    nxt = HistRequest("756733", "TRADES", "1 secs", "20261120-16:00:00", "1800 S")
+    # 600.5 s after the send a send-time view would release it; the lagged booking holds it to 603 s + margin
+    assert pacer.planner.earliest(nxt, sent + 600.5) == pytest.approx(sent + 603.0 + PacingRules().margin(600.0))
+    assert PacingRules().scaled(0.01).logged_lag_s == pytest.approx(0.03)
 
 
 @dataclass
