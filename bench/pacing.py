@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 
 from ibkrtool.data.backfill import BackfillOptions, run_backfill, validate
 from ibkrtool.ib.contracts import qualify, to_ib
+from ibkrtool.ib.gateway import open_gateway
 from ibkrtool.ib.history import fetch_bars
 from ibkrtool.ib.pacing import PacingPlanner, PacingRules
 from ibkrtool.ib.session import ConnectOptions, ib_session
@@ -48,12 +49,11 @@ def options(start: str, end: str) -> BackfillOptions:
 async def ours(port: int, url: str, opts: BackfillOptions) -> tuple[float, int, list]:
     engine = open_engine(url)
     init_db(engine)
-    async with ib_session(ConnectOptions(port=port)) as ib:
-        plan_only = await run_backfill(ib, engine, BackfillOptions(**{**opts.__dict__, "dry_run": True}),
-                                       f"127.0.0.1:{port}", NOW)
+    async with open_gateway(ConnectOptions(port=port)) as gateway:
+        plan_only = await run_backfill(gateway, engine, BackfillOptions(**{**opts.__dict__, "dry_run": True}), NOW)
         with steady_gc():  # as `ibkrtool backfill` runs it
             t0 = time.perf_counter()
-            report = await run_backfill(ib, engine, opts, f"127.0.0.1:{port}", NOW)
+            report = await run_backfill(gateway, engine, opts, NOW)
             wall = time.perf_counter() - t0
     assert report.requests_planned == plan_only.requests_planned
     return wall, report.requests_sent, report

@@ -11,7 +11,8 @@ environment variable ``IBKRTOOL_<NAME>``, else the default below.
 name               default                                meaning
 =================  =====================================  ============================================
 symbols            SPY,EUR.USD                            comma-separated, or a JSON list
-db_url             (ibkrtool's own default)               database URL (IBKRTOOL_DB_URL)
+db_url             (required)                             database URL (IBKRTOOL_DB_URL); an SQLite file
+                                                          needs an absolute path (sqlite:////abs/path.db)
 ib_host / ib_port  127.0.0.1 / 7497                       TWS/Gateway or ``ibkrtool sim``
 client_id          100                                    first IB API client id; symbol i uses client_id + i
                                                           (IB refuses two connections with one id)
@@ -55,6 +56,17 @@ def setting(name: str) -> str:
     """Variable ``ibkrtool_<name>``, else env ``IBKRTOOL_<NAME>``, else the default (empty when none)."""
     fallback = os.environ.get(f"IBKRTOOL_{name.upper()}", DEFAULTS.get(name, ""))
     return str(Variable.get(f"ibkrtool_{name}", default=fallback))
+
+
+def check_db_url(url: str) -> str:
+    """The database URL, refused when missing or a relative SQLite path: each task runs in its own working
+    directory, so a relative file would be a different throwaway database per task."""
+    if not url:
+        raise ValueError("no database configured: set the Variable ibkrtool_db_url or IBKRTOOL_DB_URL "
+                         "(postgresql://… or sqlite:////absolute/path.db)")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        raise ValueError(f"ibkrtool_db_url {url!r} is a relative SQLite path: write sqlite:////absolute/path.db")
+    return url
 
 
 def parse_symbols(text: str) -> list[str]:
@@ -124,6 +136,7 @@ with DAG(
     @task
     def symbols() -> list[dict[str, str]]:
         """One environment per configured symbol (read at run time: Variables may change between runs)."""
+        check_db_url(setting("db_url"))
         names = parse_symbols(setting("symbols"))
         if not names:
             raise ValueError("no symbols configured: set the Variable ibkrtool_symbols, e.g. SPY,EUR.USD")

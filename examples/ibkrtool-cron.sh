@@ -42,6 +42,20 @@ if [ -n "${IBKRTOOL_ENV_FILE:-}" ]; then
   source "$IBKRTOOL_ENV_FILE"
   set +a
 fi
+# The database must be named and, for SQLite, by an absolute path: cron's working directory is not yours, so the
+# default sqlite:///ibkrtool.db would be a throwaway file wherever the job happens to start.
+db_url=${IBKRTOOL_DB_URL:-}
+prev=""
+for arg in "$@"; do
+  case "$arg" in --db=*) db_url=${arg#--db=} ;; esac
+  [ "$prev" = "--db" ] && db_url=$arg
+  prev=$arg
+done
+case "$db_url" in
+  "") echo "set IBKRTOOL_DB_URL (or --db): postgresql://... or sqlite:////absolute/path.db" >&2; exit 2 ;;
+  sqlite:////*) ;;
+  sqlite:///*) echo "IBKRTOOL_DB_URL: use an absolute SQLite path (sqlite:////absolute/path.db)" >&2; exit 2 ;;
+esac
 bin=${IBKRTOOL_BIN:-ibkrtool}
 log_dir=${IBKRTOOL_LOG_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/ibkrtool}
 lock_dir=${IBKRTOOL_LOCK_DIR:-$log_dir}
@@ -73,7 +87,8 @@ sys.exit(0 if calendars.sessions(Instrument.parse("SPY"), today, today) else 1)'
   fi
 fi
 
-note "start: $bin $*"
+# Passwords in URLs never reach the log.
+note "start: $bin $(printf '%s ' "$@" | sed -E 's#(://[^:/@ ]*):[^@ ]*@#\1:***@#g')"
 rc=0
 "$bin" "$@" >>"$log" 2>&1 </dev/null || rc=$?
 note "end: exit $rc"

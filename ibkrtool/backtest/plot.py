@@ -52,7 +52,7 @@ def _window(index: pd.DatetimeIndex, start: datetime | None, end: datetime | Non
     lo = int(index.searchsorted(pd.Timestamp(start))) if start is not None else 0
     hi = int(index.searchsorted(pd.Timestamp(end))) if end is not None else len(index)
     if hi - lo < 2:
-        raise InputError("the plot window holds fewer than 2 bars; widen --from/--to")
+        raise InputError("the plot window holds fewer than 2 bars; widen --plot-start/--plot-end")
     return slice(lo, hi)
 
 

@@ -13,7 +13,7 @@ from ibkrtool.cli.options import settings as get_settings
 from ibkrtool.data.backfill import parse_when
 from ibkrtool.data.collect import CollectOptions, CollectReport, parse_duration, run_collect
 from ibkrtool.errors import InputError
-from ibkrtool.ib.session import ConnectOptions
+from ibkrtool.ib.gateway import open_gateway
 from ibkrtool.runtime import steady_gc
 from ibkrtool.settings import Settings
 from ibkrtool.store.engine import open_engine
@@ -31,8 +31,8 @@ async def _run(engine: Engine, settings: Settings, options: CollectOptions) -> C
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread / Windows
             pass
-    connect = ConnectOptions.from_settings(settings, readonly=True)
-    return await run_collect(engine, connect, options, stop)
+    async with open_gateway(settings, readonly=True) as gateway:
+        return await run_collect(gateway, engine, options, stop)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
-
-import pandas as pd
 import typer
-from sqlalchemy.engine import Connection, Engine
 
-from ibkrtool.cli.options import settings
-from ibkrtool.cli.render import print_json, print_table, stderr
-from ibkrtool.errors import InputError, StoreError
-from ibkrtool.model import BarSize, Instrument, WhatToShow
-from ibkrtool.model.contract import Contract
-from ibkrtool.store.bars import list_series, read_bars, write_bars
-from ibkrtool.store.contracts import (
-    contracts_by_conid,
-    find_contract,
-    get_contract,
-    placeholder_contract,
-    upsert_contract,
-)
-from ibkrtool.store.coverage import all_covered_ranges
-from ibkrtool.store.csvio import read_bars_csv, write_bars_csv
-from ibkrtool.store.engine import open_engine
-from ibkrtool.store.migrate import init_db, schema_version
-from ibkrtool.store.runs import track_run
-from ibkrtool.store.tables import SCHEMA_VERSION
+from ibkrtool.cli import options as o
+from ibkrtool.cli import render
 
 ORDER = 10
 
-db_app = typer.Typer(help="Create the database schema, show what is stored, import and export bars as CSV.",
-                     no_args_is_help=True)
+DB_HELP = """Create the database schema, show what is stored, import and export bars as CSV.
+
+The database is --db or IBKRTOOL_DB_URL: PostgreSQL (postgresql://user@host/db, schema ibkr_data) or an embedded SQLite file (sqlite:///path/to/ibkrtool.db; the default sqlite:///ibkrtool.db lies in the current folder, so give an absolute path to cron and Airflow). 'db init' is the one command that creates an SQLite file's folder; other commands refuse a folder that does not exist. Commands that write create or upgrade the schema themselves; commands that only read ask for 'db init' when it is missing.
+
+Examples:
+
+    ibkrtool --db sqlite:////var/lib/ibkrtool/bars.db db init
+    ibkrtool db status --json
+    ibkrtool db import bars spy_1m.csv -s SPY -b 1m --tz America/New_York
+    ibkrtool db export bars -s SPY -b 1m --start 2026-11-02 --end 2026-11-06 -o spy.csv
+"""
+
+db_app = typer.Typer(help=DB_HELP, no_args_is_help=True)
 import_app = typer.Typer(help="Import data from CSV into the database.", no_args_is_help=True)
 export_app = typer.Typer(help="Export data from the database as CSV.", no_args_is_help=True)
 db_app.add_typer(import_app, name="import")
@@ -45,137 +32,117 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
-def _engine(ctx: typer.Context, ready: bool = True) -> Engine:
-    engine = open_engine(settings(ctx).db_url)
-    if ready and schema_version(engine) < SCHEMA_VERSION:
-        raise StoreError(f"the database schema is at version {schema_version(engine)}, this ibkrtool needs "
-                         f"{SCHEMA_VERSION}: run `ibkrtool db init`")
-    return engine
-
-
 @db_app.command("init")
-def init(ctx: typer.Context) -> None:
-    """Create or upgrade the schema (idempotent: safe to run again)."""
-    engine = _engine(ctx, ready=False)
-    before = schema_version(engine)
-    version = init_db(engine)
-    with track_run(engine, "db init", {}):
-        pass
-    word = "already at" if version == before else f"upgraded from {before} to"
-    stderr.print(f"database {settings(ctx).masked_db_url}: schema {word} version {version}", highlight=False)
+def init(ctx: typer.Context, as_json: o.Json = False) -> None:
+    """Create the database, or upgrade its schema; safe to run again.
+
+    Examples:
+
+        ibkrtool db init
+        ibkrtool --db postgresql://ibkr@db.example/ibkr db init
+    """
+    from ibkrtool.app.db import init
+
+    report = init(o.workspace(ctx))
+    if as_json:
+        render.print_json(report.as_dict())
+        return
+    word = ("already at" if report.version == report.version_before
+            else f"upgraded from {report.version_before} to")
+    render.say(f"database {report.database}: schema {word} version {report.version}")
 
 
 @db_app.command("status")
-def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")
-           ) -> None:
-    """Schema version and, per stored series: symbol, conid, bar size, what-to-show, rows, first/last bar (UTC)
-    and the merged coverage ranges fetched so far."""
-    engine = _engine(ctx, ready=False)
-    version = schema_version(engine)
-    series = _series_rows(engine) if version else []
+def status(ctx: typer.Context, as_json: o.Json = False) -> None:
+    """Which database is in use, its schema version and, per stored series: symbol, conid, bar size, what-to-show, rows, first and last bar (UTC) and the coverage ranges fetched so far.
+
+    Examples:
+
+        ibkrtool db status
+        ibkrtool --db sqlite:///demo/ibkrtool.db db status --json
+    """
+    from ibkrtool.app.db import status
+
+    report = status(o.workspace(ctx))
     if as_json:
-        print_json({"schema_version": version, "series": series})
+        render.print_json(report.as_dict())
         return
-    stderr.print(f"schema version {version}" + ("" if version else " (empty database: run `ibkrtool db init`)"),
-                 highlight=False)
-    rows = [{**s, "coverage": "; ".join(f"{a} → {b}" for a, b in s["coverage"])} for s in series]
+    render.say(f"database {report.database}: schema version {report.schema_version}")
+    rows = [{**s, "coverage": "; ".join(f"{a} → {b}" for a, b in s["coverage"])} for s in report.series]
     columns = ["symbol", "conid", "bar_size", "what_to_show", "rows", "first", "last", "coverage"]
-    print_table(rows, columns, title="stored bars")
-
-
-def _series_rows(engine: Engine) -> list[dict[str, Any]]:
-    contracts = contracts_by_conid(engine)
-    coverage = all_covered_ranges(engine)
-    rows = []
-    for s in list_series(engine):
-        contract = contracts.get(s["conid"])
-        ranges = coverage.get((s["conid"], s["bar_size"], s["what_to_show"]), [])
-        rows.append({"symbol": contract.display if contract else "?", **s,
-                     "coverage": [[a.isoformat(), b.isoformat()] for a, b in ranges]})
-    return rows
-
-
-def _contract_for(conn: Connection, symbol: str, conid: int | None) -> Contract:
-    if conid is not None:
-        known = get_contract(conn, conid)
-        if known is not None:
-            if known.display != Instrument.parse(symbol).display:
-                raise InputError(f"conid {conid} is {known.display}, not {symbol}")
-            return known
-        inst = Instrument.parse(symbol)
-        contract = Contract(conid=conid, symbol=inst.symbol, sec_type=inst.sec_type.value, exchange=inst.exchange,
-                            primary_exchange=inst.primary_exchange, currency=inst.currency, local_symbol=inst.display)
-        upsert_contract(conn, contract)
-        return contract
-    found = find_contract(conn, symbol)
-    if found is None:
-        found = placeholder_contract(symbol)
-        upsert_contract(conn, found)
-    return found
+    render.table(rows, columns, title="stored bars")
 
 
 @import_app.command("bars")
 def import_bars(
     ctx: typer.Context,
     file: str = typer.Argument(..., help="CSV file of bars, or - for stdin."),
-    symbol: str = typer.Option(..., "--symbol", help="Instrument, e.g. SPY or EUR.USD."),
-    bar_size: str = typer.Option(..., "--bar-size", help="Bar size, e.g. 1s, 5m, 1d (or IB's '5 mins')."),
-    what_to_show: str = typer.Option(None, "--what-to-show", help="TRADES, MIDPOINT, BID, ASK, BID_ASK "
-                                     "(default TRADES; MIDPOINT for forex)."),
-    tz: str = typer.Option(None, "--tz", help="IANA zone of naive timestamps in the file, e.g. America/New_York."),
-    conid: int = typer.Option(None, "--conid", help="IB contract id; without it a known contract for the symbol "
-                              "is used, else a local placeholder that backfill replaces."),
+    symbol: o.Symbol = None,
+    bar_size: o.BarSizeOpt = None,
+    what_to_show: o.WhatToShowOpt = None,
+    tz: o.Tz = None,
+    conid: int = typer.Option(None, "--conid", help="IB contract id; without it a known contract for the symbol is used, else a local placeholder that backfill replaces.", show_default=False),
+    as_json: o.Json = False,
 ) -> None:
-    """Import bars from a CSV file (or stdin) into the database: all or nothing, re-runs are idempotent, bars
-    already stored with other values are replaced (last write wins)."""
-    size = BarSize.parse(bar_size)
-    what = WhatToShow.parse(what_to_show or Instrument.parse(symbol).default_what_to_show)
-    bars = read_bars_csv(sys.stdin if file == "-" else file, tz=tz, name="<stdin>" if file == "-" else None)
-    engine = _engine(ctx)
-    args = {"file": file, "symbol": symbol, "bar_size": str(size), "what_to_show": what.value, "tz": tz,
-            "conid": conid}
-    with track_run(engine, "db import bars", args) as run, engine.begin() as conn:  # contract and bars: all or none
-        contract = _contract_for(conn, symbol, conid)
-        result = write_bars(conn, contract.conid, size, what, bars)
-        run.rows_written = result.written
-    stderr.print(f"{contract.display} {size} {what.value} (conid {contract.conid}): {len(bars)} bars read, "
-                 f"{result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged",
-                 highlight=False)
+    """Import bars from a CSV file (or stdin) into the database: all or nothing; a rerun changes nothing; bars already stored with other values are replaced (last write wins).
 
+    Examples:
 
-def _when(text: str | None, zone: ZoneInfo, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise InputError(f"{option} {text!r} is not a date or time; use e.g. 2024-01-02 or 2024-01-02T14:30Z") from None
-    return (stamp.tz_localize(zone) if stamp.tzinfo is None else stamp).tz_convert("UTC").to_pydatetime()
+        ibkrtool db import bars spy_1s.csv --symbol SPY --bar-size 1s
+        ibkrtool db import bars - -s EUR.USD -b 5m --tz America/New_York < eurusd.csv
+    """
+    import sys
+
+    from ibkrtool.app.db import ImportRequest, import_bars
+    from ibkrtool.model import BarSize, Instrument
+    from ibkrtool.model.when import zone_named
+
+    name = o.one_symbol(symbol, "db import bars")
+    if name is None or bar_size is None:
+        raise o.usage("db import bars needs --symbol and --bar-size (the series the file holds)")
+    request = ImportRequest(
+        source=sys.stdin if file == "-" else file, instrument=Instrument.parse(name), bar_size=BarSize.parse(bar_size),
+        what_to_show=what_to_show, tz=zone_named(tz) if tz else None, conid=conid,
+        name="<stdin>" if file == "-" else None)
+    report = import_bars(o.workspace(ctx), request)
+    if as_json:
+        render.print_json(report.as_dict())
+    render.say(f"{report.symbol} {report.bar_size} {report.what_to_show} (conid {report.conid}): {report.read} bars "
+               f"read, {report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged")
 
 
 @export_app.command("bars")
 def export_bars(
     ctx: typer.Context,
-    symbol: str = typer.Option(..., "--symbol", help="Instrument, e.g. SPY or EUR.USD."),
-    bar_size: str = typer.Option(..., "--bar-size", help="Bar size, e.g. 1s, 5m, 1d."),
-    what_to_show: str = typer.Option(None, "--what-to-show", help="Default TRADES (MIDPOINT for forex)."),
-    start: str = typer.Option(None, "--start", help="First bar start to include (ISO date/time)."),
-    end: str = typer.Option(None, "--end", help="Bars starting before this instant (exclusive)."),
-    tz: str = typer.Option("UTC", "--tz", help="Zone of a --start/--end given without an offset."),
-    output: str = typer.Option("-", "--output", "-o", help="CSV file to write, or - for stdout."),
+    symbol: o.Symbol = None,
+    bar_size: o.BarSizeOpt = None,
+    what_to_show: o.WhatToShowOpt = None,
+    start: o.Start = None,
+    end: o.End = None,
+    tz: o.Tz = None,
+    output: str = typer.Option("-", "--output", "-o", help="CSV file to write; '-' writes stdout."),
 ) -> None:
-    """Export the bars of one series as CSV (ts in ISO 8601 UTC first), to a file or stdout."""
-    size = BarSize.parse(bar_size)
-    what = WhatToShow.parse(what_to_show or Instrument.parse(symbol).default_what_to_show)
-    try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        raise InputError(f"unknown time zone {tz!r}; use an IANA name such as America/New_York or UTC") from None
-    lo, hi = _when(start, zone, "--start"), _when(end, zone, "--end")
-    engine = _engine(ctx)
-    contract = find_contract(engine, symbol)
-    if contract is None:
-        raise InputError(f"no bars stored for {symbol}: import or backfill them first (see `ibkrtool db status`)")
-    bars = read_bars(engine, contract.conid, size, what, lo, hi)
-    rows = write_bars_csv(bars, sys.stdout if output == "-" else output)
-    stderr.print(f"{contract.display} {size} {what.value}: {rows} bars exported", highlight=False)
+    """Export the bars of one series as CSV (ts in ISO 8601 UTC first) to a file or stdout.
+
+    --start and --end follow the rule of every command: a date is that trading day in the exchange's zone and --end includes it; a datetime needs a zone (or --tz) and --end is then exclusive.
+
+    Examples:
+
+        ibkrtool db export bars -s SPY -b 1s -o - | ibkrtool resample -i - -s SPY --to 5m -o -
+        ibkrtool db export bars -s SPY -b 1m --start 2026-11-20 --end 2026-11-20 -o spy_day.csv
+    """
+    import sys
+
+    from ibkrtool.app.db import ExportRequest, export_bars
+    from ibkrtool.model import BarSize, Instrument
+    from ibkrtool.store.csvio import write_bars_csv
+
+    name = o.one_symbol(symbol, "db export bars")
+    if name is None or bar_size is None:
+        raise o.usage("db export bars needs --symbol and --bar-size (the series to export)")
+    request = ExportRequest(Instrument.parse(name), BarSize.parse(bar_size), what_to_show,
+                            o.when(start, "--start", tz), o.when(end, "--end", tz))
+    render.stdout_carries_data(output == "-")
+    result = export_bars(o.workspace(ctx), request)
+    rows = write_bars_csv(result.bars, sys.stdout if output == "-" else output)
+    render.say(f"{result.symbol} {result.bar_size} {result.what_to_show}: {rows} bars exported")

@@ -147,7 +147,7 @@ def _bars(engine: Any, src: Any, bars_file: str | None, instrument: Instrument) 
     if bars_file is not None:
         from ibkrtool.data.sources import load_from_csv
 
-        return load_from_csv(bars_file, instrument, None, None).bars
+        return load_from_csv(bars_file, None, None, None).bars
     from ibkrtool.execution.sources import bars_for
     from ibkrtool.store.contracts import find_contract
 
@@ -161,15 +161,13 @@ def _bars(engine: Any, src: Any, bars_file: str | None, instrument: Instrument) 
 async def _through_ib(ctx: typer.Context, plan: Any, instrument: Instrument, engine: Any, account: str, mode: str,
                       confirm_real: bool) -> Any:
     from ibkrtool.execution.executor import check_account, execute_through_ib
-    from ibkrtool.ib.contracts import qualify
-    from ibkrtool.ib.orders import account_type, managed_accounts
-    from ibkrtool.ib.session import ConnectOptions, ib_session
+    from ibkrtool.ib.gateway import open_gateway
 
-    async with ib_session(ConnectOptions.from_settings(settings(ctx), readonly=False)) as ib:
-        chosen = check_account(managed_accounts(ib), account, mode, confirm_real)
-        stderr.print(f"account {chosen} ({await account_type(ib, chosen) or 'type unknown'}), mode {mode}")
-        contract = await qualify(ib, instrument, engine)
-        return await execute_through_ib(ib, plan, contract, chosen, engine, instrument.default_what_to_show)
+    async with open_gateway(settings(ctx), readonly=False) as gateway:
+        chosen = check_account(gateway.managed_accounts(), account, mode, confirm_real)
+        stderr.print(f"account {chosen} ({await gateway.account_type(chosen) or 'type unknown'}), mode {mode}")
+        contract = await gateway.qualify(instrument, engine)
+        return await execute_through_ib(gateway, plan, contract, chosen, engine, instrument.default_what_to_show)
 
 
 def _report(result: Any, log_file: str | None) -> None:

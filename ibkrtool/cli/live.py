@@ -74,7 +74,7 @@ def live(
     from ibkrtool.execution.live import LiveConfig, run_live
     from ibkrtool.execution.planner import FOREX_LOTS, STOCK_LOTS
     from ibkrtool.execution.risk import RiskLimits, parse_hours
-    from ibkrtool.ib.session import ConnectOptions
+    from ibkrtool.ib.gateway import open_gateway
     from ibkrtool.strategies import get_strategy, parse_param_args, parse_params
 
     strat = get_strategy(name)
@@ -90,9 +90,12 @@ def live(
     if state(ctx).verbosity >= 0:
         logging.getLogger("ibkrtool.live").setLevel(logging.INFO)
     engine = _engine(ctx)
-    opts = ConnectOptions.from_settings(settings(ctx), readonly=False)
+    async def trade(on_status: Any) -> Any:
+        async with open_gateway(settings(ctx), readonly=False) as gateway:
+            return await run_live(gateway, config, engine, decisions, on_status)
+
     with stderr.status("live: connecting…") as status, steady_gc():
-        final, log = asyncio.run(run_live(config, opts, engine, decisions, lambda s: status.update(_status(s))))
+        final, log = asyncio.run(trade(lambda s: status.update(_status(s))))
     _summary(config, final, log)
 
 

@@ -87,7 +87,14 @@ def register(app: typer.Typer) -> None:
                                           "name before '_')."),
         replay_bar_size: str = typer.Option("1m", "--replay-bar-size", help="Bar size of the recorded bars."),
     ) -> None:
-        """Run a simulated IB gateway that ib_async/ib_insync connect to like TWS; logs each request on stderr."""
+        """Run a simulated IB gateway that ib_async and ib_insync connect to like TWS; it logs each request on stderr and stops on Ctrl-C or SIGTERM (exit 0) with a summary of requests, pacing violations and orders.
+
+        Examples:
+
+            ibkrtool sim --port 7497 --start 2026-11-20T15:00:00Z
+            ibkrtool sim --port 4002 --speed 60 --pacing-scale 0.01
+            ibkrtool sim --replay SPY_1m.csv --faults drop-at=2026-11-20T15:05:00Z
+        """
         from ibkrtool.sim.server import build_server
 
         if speed <= 0:

@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 import typer
 
-from ibkrtool.cli.options import settings
-from ibkrtool.cli.render import print_table, stderr
-from ibkrtool.errors import InputError
-from ibkrtool.model import BarSize, Instrument, WhatToShow
+from ibkrtool.cli import options as o
+from ibkrtool.cli import render
+
+if TYPE_CHECKING:
+    from ibkrtool.app.strategy import StrategyReport, StrategyRequest, StrategyRun
+    from ibkrtool.app.workspace import Workspace
 
 ORDER = 50
 
-HELP = """Run strategy NAME over bars and write its per-bar target positions (decided at each bar's close).
+HELP = """Run strategy NAME over bars and write its per-bar target positions, decided at each bar's close.
 
-Bars come from the database (--symbol, --bar-size, --start/--end) or a bars CSV (--input FILE, '-' = stdin).
-Parameters: --param key=value (repeatable); `ibkrtool strategy --list` shows every strategy with its
-parameters and defaults. --engine r runs the R implementation (r/run_strategy_pipeline.R on TTR) via Rscript.
+Bars come from the database (--symbol, repeatable, with --bar-size and --start/--end) or from a bars CSV (--input FILE, '-' reads stdin; a CSV whose times carry no zone needs --tz). Parameters: --param key=value (repeatable); 'ibkrtool strategy --list' shows every strategy with its parameters and defaults. --engine r runs the R implementation (r/run_strategy_pipeline.R on TTR) through Rscript.
 
-Outputs: the run and its positions go to the database tables strategy_runs/strategy_positions (by default when
-the bars come from the database; --store/--no-store to choose); --output FILE|- writes CSV (ts, close, position,
-signal, indicator columns); --trades FILE|- writes the round trips (entry/exit time and price, side, bars held,
-reason). A summary goes to stderr.
+Outputs: the run and its positions go to the database tables strategy_runs and strategy_positions (by default when the bars come from the database; --store or --no-store to choose). --output FILE or '-' writes the positions CSV (ts, close, position, signal, indicator columns); --trades FILE or '-' writes the round trips (entry and exit time and price, side, bars held, reason). A summary table goes to stderr, or JSON to stdout with --json. With several symbols each runs on its own; the command exits non-zero if any failed, keeping what succeeded.
 
 Examples:
-  ibkrtool strategy --list
-  ibkrtool strategy pivot-breakout --symbol SPY --bar-size 5m --param pivot=5 --trades spy_trades.csv
-  ibkrtool strategy ema-aroon --input eurusd_1m.csv --engine r --param allow_short=true -o - > positions.csv
+
+    ibkrtool strategy --list
+    ibkrtool strategy pivot-breakout --symbol SPY --bar-size 5m --param pivot=5 --trades spy_trades.csv
+    ibkrtool strategy pivot-breakout -s SPY -s QQQ -b 5m --json
+    ibkrtool strategy ema-aroon --input eurusd_1m.csv --tz UTC --engine r -o - > positions.csv
 """
 
 
@@ -40,75 +36,95 @@ def register(app: typer.Typer) -> None:
 
 def strategy(
     ctx: typer.Context,
-    name: str = typer.Argument(None, help="Strategy name (see --list)."),
+    name: str = typer.Argument(None, help="Strategy name (see --list).", show_default=False),
     list_all: bool = typer.Option(False, "--list", help="List strategies with their parameters and defaults."),
-    symbol: str = typer.Option(None, "--symbol", "-s", help="Instrument: SPY, EUR.USD."),
-    bar_size: str = typer.Option(None, "--bar-size", "-b",
-                                 help="Bar size: 1m, 5m, 1h, 1d (stored: default 5m; CSV: read off the data)."),
-    what_to_show: str = typer.Option(None, "--what-to-show", help="TRADES (stocks) / MIDPOINT (forex) by default."),
-    start: str = typer.Option(None, "--start", help="First day/instant (exchange time zone unless it has one)."),
-    end: str = typer.Option(None, "--end", help="Last day (inclusive) or instant (exclusive)."),
-    input_file: str = typer.Option(None, "--input", "-i", help="Bars CSV instead of the database; '-' = stdin."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter key=value (repeatable)."),
-    engine_name: str = typer.Option("python", "--engine", help="python | r"),
-    output: str = typer.Option(None, "--output", "-o", help="Write the positions CSV to FILE or '-' (stdout)."),
-    trades: str = typer.Option(None, "--trades", help="Write the round trips CSV to FILE or '-' (stdout)."),
-    store: bool = typer.Option(None, "--store/--no-store", help="Record the run (default: bars from the DB)."),
+    symbol: o.Symbols = None,
+    bar_size: o.BarSizeOpt = None,
+    what_to_show: o.WhatToShowOpt = None,
+    start: o.Start = None,
+    end: o.End = None,
+    tz: o.Tz = None,
+    input_file: o.InputFile = None,
+    param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter key=value (repeatable).",
+                                    show_default=False),
+    engine_name: str = typer.Option("python", "--engine", help="python or r."),
+    output: str = typer.Option(None, "--output", "-o", help="Positions CSV to write; '-' writes stdout.",
+                               show_default=False),
+    trades: str = typer.Option(None, "--trades", help="Round trips CSV to write; '-' writes stdout.",
+                               show_default=False),
+    store: bool = typer.Option(None, "--store/--no-store", help="Record the runs (default: when bars come from "
+                               "the database).", show_default=False),
+    as_json: o.Json = False,
 ) -> None:
-    from ibkrtool.strategies import get_strategy, parse_param_args, parse_params
+    from ibkrtool.app.strategy import StrategyRequest
+    from ibkrtool.model import BarSize, Instrument
+    from ibkrtool.model.when import zone_named
+    from ibkrtool.strategies import parse_param_args
 
     if list_all:
         _list()
         return
     if not name:
-        raise InputError("give a strategy NAME (see `ibkrtool strategy --list`)")
-    strat = get_strategy(name)
-    params = parse_params(strat, parse_param_args(param))
-    if output == "-" and trades == "-":
-        raise InputError("--output and --trades cannot both go to stdout")
-    store = input_file is None if store is None else store
-    instrument = Instrument.parse(symbol) if symbol else None
-    if input_file is None and instrument is None:
-        raise InputError("give --symbol SYMBOL (bars from the database) or --input FILE")
-    what = WhatToShow.parse(what_to_show).value if what_to_show else (
-        instrument.default_what_to_show if instrument else "TRADES")
-    size = str(BarSize.parse(bar_size or "5m"))
-    db = _engine(ctx) if (store or input_file is None) else None
-    bars, conid = _load(db, instrument, size, what, start, end, input_file)
-    if input_file is not None and bar_size is None:
-        size = _size_of(bars)
-    _run_and_write(db if store else None, strat, params, engine_name, bars, conid, instrument, size, what, output,
-                   trades)
+        raise o.usage("give a strategy NAME (see 'ibkrtool strategy --list')")
+    to_stdout = [n for n, on in (("--output -", output == "-"), ("--trades -", trades == "-"),
+                                 ("--json", as_json)) if on]
+    if len(to_stdout) > 1:
+        raise o.usage(f"{' and '.join(to_stdout)} would both write to stdout; send one of them to a file")
+    symbols = tuple(Instrument.parse(s) for s in dict.fromkeys(symbol or []))
+    if len(symbols) > 1 and (output or trades):
+        raise o.usage("--output and --trades take one symbol's run; run once per symbol or use --json")
+    request = StrategyRequest(
+        name=name, params=parse_param_args(param), engine=engine_name, instruments=symbols,
+        bar_size=BarSize.parse(bar_size) if bar_size else None, what_to_show=what_to_show,
+        start=o.when(start, "--start", tz), end=o.when(end, "--end", tz), tz=zone_named(tz) if tz else None,
+        input=input_file, store=store)
+    render.stdout_carries_data(bool(to_stdout))
+    report = _run(o.workspace(ctx), request)
+    _write(report, output, trades)
+    if as_json:
+        render.print_json(report.as_dict())
+    else:
+        for run in report.runs:
+            render.table(_rows(run), ["item", "value"], title="strategy run")
+    report.failures.raise_if_any(len(symbols))
 
 
-def _run_and_write(db: Any, strat: Any, params: Any, engine_name: str, bars: pd.DataFrame, conid: int | None,
-                   instrument: Instrument | None, size: str, what: str, output: str | None, trades: str | None
-                   ) -> None:
-    from dataclasses import asdict
-
-    from ibkrtool.strategies import round_trips
-    from ibkrtool.strategies.output import positions_frame, run_engine, write_positions_csv
+def _run(ws: Workspace, request: StrategyRequest) -> StrategyReport:
+    from ibkrtool.app.strategy import run_strategy
     from ibkrtool.strategies.r_engine import REngineError
 
     try:
-        result = run_engine(strat, bars, params, engine_name)
+        return run_strategy(ws, request)
     except REngineError as exc:
-        stderr.print(exc.stderr, markup=False, highlight=False)
+        render.stderr.print(exc.stderr, markup=False, highlight=False)
         raise
-    frame = positions_frame(bars, result)
-    run_id = None
-    if db is not None:
-        from ibkrtool.store.strategy_runs import save_strategy_run
 
-        run = {"strategy": strat.name, "params": asdict(params), "engine": engine_name, "conid": conid,
-               "symbol": instrument.display if instrument else "-", "bar_size": size, "what_to_show": what}
-        run_id = save_strategy_run(db, run, frame[["position", "signal"]])
-    trips = round_trips(bars, result.positions, result.signals)
-    if output is not None:
-        write_positions_csv(frame, sys.stdout if output == "-" else output)
-    if trades is not None:
-        _write_trades(trips, sys.stdout if trades == "-" else trades)
-    _summary(strat.name, engine_name, bars, result, trips, run_id)
+
+def _write(report: StrategyReport, output: str | None, trades: str | None) -> None:
+    import sys
+
+    from ibkrtool.app.strategy import write_trades_csv
+    from ibkrtool.strategies.output import write_positions_csv
+
+    for run in report.runs:
+        if output is not None:
+            write_positions_csv(run.positions, sys.stdout if output == "-" else output)
+        if trades is not None:
+            write_trades_csv(run.trips, sys.stdout if trades == "-" else trades)
+
+
+def _rows(r: StrategyRun) -> list[dict[str, str]]:
+    first, last = r.first_bar[:16].replace("T", " "), r.last_bar[:16].replace("T", " ")
+    return [
+        {"item": "strategy", "value": f"{r.strategy} ({r.engine} engine) on {r.symbol}"},
+        {"item": "bars", "value": f"{r.bars:,}  {first} → {last}Z"},
+        {"item": "warm-up bars", "value": str(r.warmup_bars)},
+        {"item": "round trips", "value": f"{r.round_trips:,} ({r.winning_trips:,} of {r.closed_trips:,} closed "
+                                         "ones won at the close)"},
+        {"item": "time in market", "value": f"{r.time_in_market:.1%}"},
+        {"item": "last position", "value": f"{r.last_position:+.0f}"},
+        {"item": "run id", "value": r.run_id or "(not stored)"},
+    ]
 
 
 def _list() -> None:
@@ -116,63 +132,6 @@ def _list() -> None:
 
     rows = []
     for strat in list_strategies():
-        params = ", ".join(f"{n}={_show(v)}" for n, _, v in param_fields(strat))
+        params = ", ".join(f"{n}={str(v).lower() if isinstance(v, bool) else v}" for n, _, v in param_fields(strat))
         rows.append({"strategy": strat.name, "parameters (defaults)": params, "description": strat.description})
-    print_table(rows, ["strategy", "parameters (defaults)", "description"])
-
-
-def _show(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _engine(ctx: typer.Context) -> Any:
-    from ibkrtool.store.engine import open_engine
-
-    return open_engine(settings(ctx).db_url)
-
-
-def _load(db: Any, instrument: Instrument | None, size: str, what: str, start: str | None, end: str | None,
-          input_file: str | None) -> tuple[pd.DataFrame, int | None]:
-    from ibkrtool.data.sources import load_from_csv, load_from_store, parse_bound
-
-    bound_of = instrument or Instrument.parse("SPY")  # dates without a zone are read on the New York clock
-    lo, hi = parse_bound(start, bound_of, False), parse_bound(end, bound_of, True)
-    if input_file is not None:
-        return load_from_csv(input_file, bound_of, lo, hi).bars, None
-    loaded = load_from_store(db, instrument, size, what, lo, hi)
-    return loaded.bars, loaded.conid
-
-
-def _size_of(bars: pd.DataFrame) -> str:
-    """The CSV's bar size as read off its timestamps (recorded with the run), ``?`` when it cannot be told."""
-    from ibkrtool.data.resample import infer_bar_size
-
-    try:
-        return str(infer_bar_size(bars))
-    except InputError:
-        return "?"
-
-
-def _write_trades(trips: pd.DataFrame, target: Any) -> None:
-    out = trips.copy()
-    for col in ("entry_time", "exit_time"):
-        out[col] = pd.to_datetime(out[col], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    out.to_csv(target, index=False, lineterminator="\n")
-
-
-def _summary(name: str, engine_name: str, bars: pd.DataFrame, result: Any, trips: pd.DataFrame,
-             run_id: str | None) -> None:
-    held = result.positions != 0
-    closed = trips.dropna(subset=["exit_price"])
-    sign = np.where(closed["side"] == "long", 1.0, -1.0)
-    wins = int((sign * (closed["exit_price"] - closed["entry_price"]) > 0).sum())
-    rows = [
-        {"item": "strategy", "value": f"{name} ({engine_name} engine)"},
-        {"item": "bars", "value": f"{len(bars):,}  {bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}Z"},
-        {"item": "warm-up bars", "value": str(result.warmup)},
-        {"item": "round trips", "value": f"{len(trips):,} ({wins:,} of {len(closed):,} closed ones won at the close)"},
-        {"item": "time in market", "value": f"{held.mean():.1%}"},
-        {"item": "last position", "value": f"{result.positions[-1]:+.0f}"},
-        {"item": "run id", "value": run_id or "(not stored)"},
-    ]
-    print_table(rows, ["item", "value"], title="strategy run", console=stderr)
+    render.table(rows, ["strategy", "parameters (defaults)", "description"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -30,24 +29,15 @@ from ibkrtool.ib.chunks import (
     plan_series,
     requests_in,
 )
-from ibkrtool.ib.compat import IB
-from ibkrtool.ib.compat import Contract as IbContract
-from ibkrtool.ib.contracts import qualify, to_ib
-from ibkrtool.ib.history import (
-    SMALL_BAR_HISTORY,
-    SMALL_BAR_MAX_S,
-    NoData,
-    bars_frame,
-    fetch_bar_list,
-)
+from ibkrtool.ib.gateway import Gateway
+from ibkrtool.ib.history import SMALL_BAR_HISTORY, SMALL_BAR_MAX_S, BarsAnswer, end_text
+from ibkrtool.ib.ledger import pacer_for  # noqa: F401 (re-exported: the ledger used to live here)
 from ibkrtool.ib.pacer import Pacer
-from ibkrtool.ib.pacing import HistRequest, PacingPlanner, SentRequest
 from ibkrtool.model import IB_BAR_SIZES, BarSize, Instrument, WhatToShow
 from ibkrtool.model.contract import Contract
 from ibkrtool.store.bars import write_bars
 from ibkrtool.store.coverage import CoverageRange, covered_ranges
 from ibkrtool.store.engine import transaction
-from ibkrtool.store.pacing_log import LoggedRequest, log_request, prune_requests, recent_requests
 
 UTC = timezone.utc
 log = logging.getLogger(__name__)
@@ -226,37 +216,36 @@ def validate(options: BackfillOptions, now: datetime) -> tuple[BarSize, list[tup
     return bar_size, jobs
 
 
-async def run_backfill(ib: IB, engine: Engine, options: BackfillOptions, gateway: str, now: datetime,
-                       clock: Callable[[], float] | None = None, sleep: Sleep | None = None,
-                       on_progress: ProgressCallback | None = None) -> BackfillReport:
-    """Plan and (unless ``dry_run``) run a backfill on a connected ``ib``, writing into ``engine``.
+async def run_backfill(gateway: Gateway, engine: Engine, options: BackfillOptions, now: datetime,
+                       sleep: Sleep | None = None, on_progress: ProgressCallback | None = None) -> BackfillReport:
+    """Plan and (unless ``dry_run``) run a backfill through ``gateway``, writing into ``engine``.
 
-    ``gateway`` (``host:port``) keys the persisted pacing budget. ``now`` is the UTC instant ranges are checked
-    against (the CLI passes the wall clock; the gateway's own clock also caps every range). Raises ``InputError``,
-    ``IbRefused`` (unknown symbol, refused request), ``PacingError`` after bounded retries, ``GatewayError`` when
-    IB stops answering, ``StoreError``.
+    The gateway's ledger (keyed ``host:port``, in ``engine``) holds the pacing budget across runs. ``now`` is the
+    UTC instant ranges are checked against (the CLI passes the wall clock; the gateway's own clock also caps every
+    range); elapsed and waiting times are on the gateway's injected clock. Raises ``InputError``, ``IbRefused``
+    (unknown symbol, refused request), ``PacingError`` after bounded retries, ``GatewayError`` when IB stops
+    answering, ``StoreError``.
     """
-    clock = clock or time.time
-    sleep = sleep or asyncio.sleep
+    clock = gateway.clock
     bar_size, jobs = validate(options, now)
     started = clock()
-    gateway_now = await ib.reqCurrentTimeAsync()
-    cap = _floor(min(now, gateway_now.astimezone(UTC)), bar_size.seconds if bar_size.is_intraday else 1)
+    gateway_now = await gateway.now()
+    cap = _floor(min(now, gateway_now), bar_size.seconds if bar_size.is_intraday else 1)
     plans: list[tuple[SeriesPlan, Contract]] = []
     report = BackfillReport(dry_run=options.dry_run)
     for instrument, what, (lo, hi) in jobs:
-        contract = await qualify(ib, instrument, engine)
+        contract = await gateway.qualify(instrument, engine)
         window = (lo, min(hi, cap))  # nothing after the gateway's own clock: those bars do not exist yet
         covered = _covered(engine, contract.conid, bar_size, what)
         plan = plan_series(instrument, contract.conid, bar_size, what, options.rth, window, covered)
         plans.append((plan, contract))
         report.series.append(SeriesReport(instrument.display, contract.conid, str(bar_size), what, *window,
                                           requests=len(plan.chunks)))
-    pacer = pacer_for(engine, gateway, options.pacing_scale, clock, sleep)
+    pacer = gateway.use_ledger(engine, options.pacing_scale, sleep)
     report.requests_planned = requests_in([p for p, _ in plans])
     report.estimated_s = estimate_seconds([p for p, _ in plans], pacer.planner, clock())
     if not options.dry_run:
-        await _fetch_all(ib, engine, plans, pacer, options, report, on_progress)
+        await _fetch_all(gateway, engine, plans, pacer, options, report, on_progress)
     report.elapsed_s = clock() - started
     report.waited_s = pacer.waited_s
     return report
@@ -266,27 +255,7 @@ def _covered(engine: Engine, conid: int, bar_size: BarSize, what: str) -> list[I
     return covered_ranges(engine, conid, str(bar_size), what)
 
 
-def pacer_for(engine: Engine, gateway: str, scale: float, clock: Callable[[], float] = time.time,
-              sleep: Sleep = asyncio.sleep) -> Pacer:
-    """A ``Pacer`` loaded with the requests recently booked for ``gateway``, persisting every new booking."""
-    probe = PacingPlanner(scale)
-    lag = probe.rules.logged_lag_s  # the log holds send times; IB stamps a request when it reads it, later
-    since = datetime.fromtimestamp(clock() - probe.horizon_s - lag, UTC)
-    prune_requests(engine, since - timedelta(days=1))  # keep a day for inspection; older rows never count again
-    history = [SentRequest(r.requested_at.timestamp() + lag,
-                           HistRequest(str(r.conid), r.what_to_show, r.bar_size, r.end_datetime, r.duration,
-                                       paced=r.weight > 0))
-               for r in recent_requests(engine, gateway, since)]
-
-    def persist(request: HistRequest, at: float) -> None:
-        log_request(engine, gateway, LoggedRequest(datetime.fromtimestamp(at, UTC), int(request.contract),
-                                                   request.bar_size, request.what_to_show, request.duration,
-                                                   request.end, request.weight))
-
-    return Pacer(PacingPlanner(scale, history=history), clock=clock, sleep=sleep or asyncio.sleep, on_sent=persist)
-
-
-async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contract]], pacer: Pacer,
+async def _fetch_all(gateway: Gateway, engine: Engine, plans: list[tuple[SeriesPlan, Contract]], pacer: Pacer,
                      options: BackfillOptions, report: BackfillReport,
                      on_progress: ProgressCallback | None) -> None:
     """Run every chunk with up to ``options.in_flight`` requests outstanding (the pacer still releases each one).
@@ -300,7 +269,7 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
     gate = asyncio.Semaphore(max(1, options.in_flight))
     waiting = [(index, plan, contract, chunk) for index, (plan, contract) in enumerate(plans) for chunk in plan.chunks]
     queued = list(waiting)
-    unwritten: list[tuple[int, SeriesPlan, Chunk, list, int]] = []
+    unwritten: list[tuple[int, SeriesPlan, Chunk, BarsAnswer, int]] = []
     eta = [0.0, float("-inf")]  # last estimate (s) and when it was made
 
     def store(count: int) -> None:
@@ -333,7 +302,7 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
         try:
             async with gate:
                 queued.remove((index, plan, contract, chunk))
-                bars, retries = await _fetch_chunk(ib, to_ib(contract), plan, chunk, pacer, options)
+                bars, retries = await _fetch_chunk(gateway, contract, plan, chunk, pacer, options)
             unwritten.append((index, plan, chunk, bars, retries))
         finally:
             fetching[0] -= 1
@@ -348,8 +317,8 @@ async def _fetch_all(ib: IB, engine: Engine, plans: list[tuple[SeriesPlan, Contr
             store(len(unwritten))
 
 
-def _store_chunk(conn: Connection, plan: SeriesPlan, chunk: Chunk, answer: list) -> int:
-    frame = bars_frame(answer, plan.bar_size)
+def _store_chunk(conn: Connection, plan: SeriesPlan, chunk: Chunk, answer: BarsAnswer) -> int:
+    frame = answer.frame()
     bars = stamp_dated_bars(clip_to_pieces(frame, chunk.pieces), plan.instrument, plan.bar_size, plan.rth)
     cover = CoverageRange(chunk.start, chunk.end, source="ib", bars_received=len(bars))
     write_bars(conn, plan.conid, plan.bar_size, plan.what_to_show, bars, coverage=cover)
@@ -386,26 +355,17 @@ def _count(report: BackfillReport, index: int, retries: int, bars: int) -> None:
     series.empty += int(bars == 0)
 
 
-async def _fetch_chunk(ib: IB, contract: IbContract, plan: SeriesPlan, chunk: Chunk, pacer: Pacer,
-                       options: BackfillOptions) -> tuple[list, int]:
-    """One chunk with bounded retries: pacing refusals wait, timeouts retry, "no data" is no bars.
+async def _fetch_chunk(gateway: Gateway, contract: Contract, plan: SeriesPlan, chunk: Chunk, pacer: Pacer,
+                       options: BackfillOptions) -> tuple[BarsAnswer, int]:
+    """One chunk with bounded retries: pacing refusals wait, timeouts retry, "no data" is an empty answer.
 
-    Returns the client's bar list (converted when written) and the number of retries.
+    Returns the answer (converted when written) and the number of retries.
     """
-    request = chunk.request(plan.bar_size, plan.what_to_show, plan.rth)
-    booking = plan.hist_request(chunk)
     for attempt in range(options.attempts):
-        at = await pacer.acquire(booking)
         try:
-            try:
-                bars = await fetch_bar_list(ib, contract, request, options.timeout_s,
-                                            on_sent=lambda at=at: pacer.sent(booking, at),
-                                            on_answered=lambda at=at: pacer.answered(booking, at))
-            finally:
-                pacer.answered(booking, at)  # no-op once answered; covers a send that failed
-            return bars, attempt
-        except NoData:
-            return [], attempt
+            answer = await gateway.request_bars(contract, plan.bar_size, plan.what_to_show, chunk.start, chunk.end,
+                                                plan.rth, options.timeout_s)
+            return answer, attempt
         except PacingError:
             if attempt == options.attempts - 1:
                 raise
@@ -415,6 +375,7 @@ async def _fetch_chunk(ib: IB, contract: IbContract, plan: SeriesPlan, chunk: Ch
             log.warning("IB refused %s for pacing; waiting %.1f s before retry %d", chunk.symbol, wait, attempt + 1)
             await pacer.penalty(wait)
         except asyncio.TimeoutError:
-            log.warning("no answer for %s %s within %.0f s; retrying", chunk.symbol, request.end, options.timeout_s)
-    raise GatewayError(f"IB did not answer historical requests for {chunk.symbol} ending {request.end} "
+            log.warning("no answer for %s ending %s within %.0f s; retrying", chunk.symbol, chunk.end.isoformat(),
+                        options.timeout_s)
+    raise GatewayError(f"IB did not answer historical requests for {chunk.symbol} ending {end_text(chunk.end)} "
                        f"after {options.attempts} tries; check the HMDS farm status and try again later")

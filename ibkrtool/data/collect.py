@@ -2,8 +2,9 @@
 for several instruments on one read-only connection, written in small batches (one transaction each).
 
 Bars are labelled by their start, UTC. The first second seen after each (re)subscription is partial and is not
-built from ticks; after a disconnect or IB 1100 the streams are resubscribed and the missing window (from the
-last bar stored to the first complete live bar) is fetched from historical data, so the stored series has no hole.
+built from ticks; after a disconnect or a loss of IB's connectivity the streams are resubscribed and the missing
+window (from the last bar stored to the first complete live bar) is fetched from historical data, so the stored
+series has no hole.
 A clean stop (duration, deadline, SIGINT/SIGTERM) flushes every complete bar; the second in progress is dropped.
 """
 
@@ -14,7 +15,7 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,16 +23,11 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from ibkrtool.data.backfill import pacer_for
-from ibkrtool.errors import GatewayError, IbRefused, InputError
-from ibkrtool.ib import errors as codes
-from ibkrtool.ib.compat import IB
-from ibkrtool.ib.contracts import qualify, to_ib
-from ibkrtool.ib.history import BarsRequest, NoData, duration_text, end_text, fetch_bars, max_span_s
-from ibkrtool.ib.pacer import Pacer
-from ibkrtool.ib.pacing import HistRequest
-from ibkrtool.ib.session import ConnectOptions, connect
-from ibkrtool.ib.streams import LiveBar, Subscription, Tick, subscribe, unsubscribe
+from ibkrtool.errors import IbRefused, InputError
+from ibkrtool.ib.events import ConnectivityLost, Disconnected, Restored
+from ibkrtool.ib.gateway import Gateway
+from ibkrtool.ib.reconnect import ReconnectPolicy
+from ibkrtool.ib.streams import LiveBar, Subscription, Tick
 from ibkrtool.model import BAR_COLUMNS, BarSize, Instrument
 from ibkrtool.model.contract import Contract
 from ibkrtool.store.bars import write_bars
@@ -120,7 +116,6 @@ class Stream:
     instrument: Instrument
     contract: Contract
     what_to_show: str
-    tick_type: str
     seconds: SecondBars
     pending5: list[Row] = field(default_factory=list)
     pending1: list[Row] = field(default_factory=list)
@@ -164,115 +159,86 @@ class CollectOptions:
     flush_s: float = 0.5
     pacing_scale: float = 1.0
     reconnect_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
 
 
 @dataclass
 class CollectReport:
     bars_5s: int = 0
     bars_1s: int = 0
-    outages: list[dict] = field(default_factory=list)
-    repairs: list[dict] = field(default_factory=list)
+    outages: list[dict[str, str]] = field(default_factory=list)
+    repairs: list[dict[str, str | int]] = field(default_factory=list)
     elapsed_s: float = 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
 # ---------------------------------------------------------------- running
 
 
-class Collector:
-    """Runs the capture loop: connect, subscribe, batch-write, and on an outage reconnect, resubscribe, repair."""
+Batch = tuple[Stream, str, list[Row]]
 
-    def __init__(self, engine: Engine, connect_opts: ConnectOptions, options: CollectOptions, stop: asyncio.Event,
+
+class Collector:
+    """Runs the capture loop on a connected gateway: subscribe, batch-write, and on an outage reconnect (the
+    gateway's one loop), resubscribe and repair the gap from history."""
+
+    def __init__(self, gateway: Gateway, engine: Engine, options: CollectOptions, stop: asyncio.Event,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.engine, self.connect_opts, self.options, self.stop = engine, connect_opts, options, stop
+        self.gateway, self.engine, self.options, self.stop = gateway, engine, options, stop
         self.clock = clock
         self.report = CollectReport()
         self.streams: list[Stream] = []
-        self.pacer: Pacer = pacer_for(engine, f"{connect_opts.host}:{connect_opts.port}", options.pacing_scale)
-        self._events: asyncio.Queue[str] = asyncio.Queue()
+        gateway.use_ledger(engine, options.pacing_scale)  # gap repairs share the pacing budget with backfills
         self._csv_new = options.csv_path is not None and not Path(options.csv_path).exists()
+        self._started = 0.0
 
     async def run(self) -> CollectReport:
-        """Capture until the duration/deadline passes or ``stop`` is set. Raises ``GatewayError`` if the first
-        connection fails, ``IbRefused`` for an unknown symbol, ``StoreError``."""
-        started = self.clock()
-        first = True
-        while not self._finished(started):
-            try:
-                ib = await connect(self.connect_opts)
-            except GatewayError:
-                if first:
-                    raise
-                await self._pause(self.options.reconnect_backoff_s, started)
-                continue
-            try:
-                await self._session(ib, first, started)
-            finally:
-                first = False
-                ib.disconnect()
-            # a lost connection: give the gateway a moment (and the old client id time to be freed)
-            await self._pause(self.options.reconnect_backoff_s, started)
-        self.report.elapsed_s = self.clock() - started
+        """Capture until the duration/deadline passes or ``stop`` is set. Raises ``IbRefused`` for an unknown
+        symbol, ``GatewayError`` when reconnecting failed for good, ``StoreError``."""
+        self._started = self.clock()
+        for spec in dict.fromkeys(self.options.symbols):
+            inst = Instrument.parse(spec)
+            contract = await self.gateway.qualify(inst, self.engine)
+            what = "MIDPOINT" if inst.is_forex else "TRADES"
+            self.streams.append(Stream(inst, contract, what, SecondBars(trades=not inst.is_forex)))
+        policy = ReconnectPolicy(self.options.reconnect_backoff_s, self.options.max_backoff_s)
+        while not self._finished():
+            await self._session()
+            if self._finished() or not await self.gateway.reconnect(self._finished, policy=policy):
+                break
+        self.report.elapsed_s = self.clock() - self._started
         return self.report
 
-    def _finished(self, started: float) -> bool:
+    def _finished(self) -> bool:
         o = self.options
         if self.stop.is_set():
             return True
-        if o.duration_s is not None and self.clock() - started >= o.duration_s:
+        if o.duration_s is not None and self.clock() - self._started >= o.duration_s:
             return True
         return o.until is not None and datetime.now(UTC) >= o.until
 
-    async def _pause(self, seconds: float, started: float) -> None:
-        end = self.clock() + seconds
-        while self.clock() < end and not self._finished(started):
-            await asyncio.sleep(min(0.05, seconds))
-
-    async def _session(self, ib: IB, first: bool, started: float) -> None:
-        # a fresh queue per connection: ib_async may report one disconnect twice (ib_async#207)
-        events: asyncio.Queue[str] = asyncio.Queue()
-        self._events = events
-        ib.disconnectedEvent += lambda: events.put_nowait("lost")
-        ib.errorEvent += lambda req_id, code, message, contract=None: self._on_error(events, code)
-        if first:
-            for spec in dict.fromkeys(self.options.symbols):
-                inst = Instrument.parse(spec)
-                contract = await qualify(ib, inst, self.engine)
-                what, tick = ("MIDPOINT", "MidPoint") if inst.is_forex else ("TRADES", "AllLast")
-                self.streams.append(Stream(inst, contract, what, tick, SecondBars(trades=not inst.is_forex)))
-        self._subscribe(ib)
-        while not self._finished(started):
-            event = await self._next_event(started)
-            if event == "lost":
-                self._outage("connection lost")
+    async def _session(self) -> None:
+        """Subscribe and write until finished or the connection is lost."""
+        self._subscribe()
+        while not self._finished():
+            event = await self.gateway.next_event(self.options.flush_s)
+            if isinstance(event, Disconnected):
+                self._outage(event.reason)
                 break
-            if event == "paused":
-                self._outage("IB connectivity lost (1100)")
-                self._unsubscribe(ib)
-            elif event == "restored":
-                self._unsubscribe(ib)
-                self._subscribe(ib)
-            await self._flush_and_repair(ib)
-        if ib.isConnected():
-            self._unsubscribe(ib)
-            await self._flush_and_repair(ib)
+            if isinstance(event, ConnectivityLost):
+                self._outage(event.reason)
+                self._unsubscribe()
+            elif isinstance(event, Restored):  # IB ended the streams during the outage: start them again
+                self._unsubscribe()
+                self._subscribe()
+            await self._flush_and_repair()
+        self._unsubscribe()
+        if self.gateway.connected:
+            await self._flush_and_repair()
         else:
             self._flush()
-
-    async def _next_event(self, started: float) -> str:
-        try:
-            return await asyncio.wait_for(self._events.get(), self.options.flush_s)
-        except asyncio.TimeoutError:
-            return "tick"
-
-    @staticmethod
-    def _on_error(events: asyncio.Queue, code: int) -> None:
-        if code in (1100, 2110):
-            events.put_nowait("paused")
-        elif code in codes.CONNECTIVITY_RESTORED:
-            events.put_nowait("restored")
 
     def _outage(self, why: str) -> None:
         at = datetime.now(UTC)
@@ -281,33 +247,32 @@ class Collector:
         for s in self.streams:
             s.mark_outage()
 
-    def _subscribe(self, ib: IB) -> None:
+    def _subscribe(self) -> None:
         for s in self.streams:
             s.seconds.restart()
-            s.sub = subscribe(ib, to_ib(s.contract), s.what_to_show, s.tick_type, self.options.rth, s.on_bar,
-                              s.on_tick)
+            s.sub = self.gateway.stream(s.contract, s.what_to_show, self.options.rth, s.on_bar, s.on_tick)
 
-    def _unsubscribe(self, ib: IB) -> None:
+    def _unsubscribe(self) -> None:
         for s in self.streams:
             if s.sub is not None:
-                unsubscribe(ib, s.sub, s.tick_type)
+                self.gateway.cancel_stream(s.sub)
                 s.sub = None
 
-    async def _flush_and_repair(self, ib: IB) -> None:
+    async def _flush_and_repair(self) -> None:
         self._flush()
         for s in self.streams:
-            if not ib.isConnected():
+            if not self.gateway.connected:
                 return
             try:
-                await self._repair(ib, s)
+                await self._repair(s)
             except (ConnectionError, OSError, asyncio.TimeoutError, IbRefused) as exc:
                 # the gap stays recorded and is tried again at the next flush (or after the next reconnect)
                 log.warning("gap repair for %s failed (%s); will retry", s.instrument.display, exc)
 
     def _flush(self) -> None:
         """Write every pending bar of every stream in ONE transaction (and append them to the CSV)."""
-        batches = [(s, size, rows) for s in self.streams for size, rows in (("5s", s.pending5), ("1s", s.pending1))
-                   if rows]
+        batches: list[Batch] = [(s, size, rows) for s in self.streams
+                                for size, rows in (("5s", s.pending5), ("1s", s.pending1)) if rows]
         if not batches:
             return
         with self.engine.begin() as conn:
@@ -321,7 +286,7 @@ class Collector:
                 self.report.bars_1s += len(rows)
             rows.clear()
 
-    def _append_csv(self, batches: list) -> None:
+    def _append_csv(self, batches: Sequence[Batch]) -> None:
         if self.options.csv_path is None:
             return
         with open(self.options.csv_path, "a", newline="") as handle:
@@ -334,12 +299,12 @@ class Collector:
                     writer.writerow([s.instrument.display, size, ts.isoformat(), *("" if math.isnan(v) else v
                                                                                    for v in values)])
 
-    async def _repair(self, ib: IB, s: Stream) -> None:
+    async def _repair(self, s: Stream) -> None:
         for size, start_attr, end_attr in (("5s", "gap5_start", "repair5_end"), ("1s", "gap1_start", "repair1_end")):
             lo, hi = getattr(s, start_attr), getattr(s, end_attr)
             if lo is None or hi is None:
                 continue
-            frame = await self._history(ib, s, BarSize.parse(size), lo, hi) if hi > lo else rows_frame([])
+            frame = await self._history(s, BarSize.parse(size), lo, hi) if hi > lo else rows_frame([])
             write_bars(self.engine, s.contract.conid, size, s.what_to_show, frame)
             setattr(s, start_attr, None)
             setattr(s, end_attr, None)
@@ -348,31 +313,16 @@ class Collector:
             self.report.repairs.append({"symbol": s.instrument.display, "bar_size": size, "start": lo.isoformat(),
                                         "end": hi.isoformat(), "bars": len(frame)})
 
-    async def _history(self, ib: IB, s: Stream, size: BarSize, lo: datetime, hi: datetime) -> pd.DataFrame:
-        frames, end = [], hi
-        while end > lo:
-            start = max(lo, end - timedelta(seconds=max_span_s(size)))
-            request = BarsRequest(end_text(end), duration_text((end - start).total_seconds()), size.ib,
-                                  s.what_to_show, self.options.rth)
-            booking = HistRequest(str(s.contract.conid), s.what_to_show, size.ib, request.end, request.duration)
-            at = await self.pacer.acquire(booking)
-            try:
-                frame = await fetch_bars(ib, to_ib(s.contract), request, size,
-                                         on_sent=lambda at=at, b=booking: self.pacer.sent(b, at))
-            except NoData:
-                frame = rows_frame([])
-            finally:
-                self.pacer.answered(booking, at)
-            frames.append(frame[(frame.index >= start) & (frame.index < end)])
-            end = start
-        return pd.concat(frames).sort_index() if frames else rows_frame([])
+    async def _history(self, s: Stream, size: BarSize, lo: datetime, hi: datetime) -> pd.DataFrame:
+        return await self.gateway.history(s.contract, size, s.what_to_show, lo, hi, self.options.rth)
 
 
-async def run_collect(engine: Engine, connect_opts: ConnectOptions, options: CollectOptions,
+async def run_collect(gateway: Gateway, engine: Engine, options: CollectOptions,
                       stop: asyncio.Event | None = None) -> CollectReport:
-    """Collect until the options say stop (or ``stop`` is set). See ``Collector.run`` for errors."""
+    """Collect through ``gateway`` until the options say stop (or ``stop`` is set). See ``Collector.run`` for
+    errors; raises ``InputError`` without symbols or a way to stop."""
     if not options.symbols:
         raise InputError("no symbol given: use --symbol SPY (repeatable)")
     if options.duration_s is None and options.until is None and stop is None:
         raise InputError("give --duration or --until (or stop with Ctrl-C)")
-    return await Collector(engine, connect_opts, options, stop or asyncio.Event()).run()
+    return await Collector(gateway, engine, options, stop or asyncio.Event()).run()

@@ -1,20 +1,25 @@
 """Where a command's bars come from: the store (by symbol) or a bars CSV file / stdin, clipped to ``--start/--end``.
 
 Shared by ``resample``, ``strategy``, ``backtest`` and ``execute``; the I/O edge in front of their pure maths.
+Times follow the one rule of ``model.when``: a CSV whose stamps carry no zone is refused unless ``tz`` names it.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from ibkrtool import calendars
 from ibkrtool.errors import InputError
 from ibkrtool.model import Instrument
+from ibkrtool.model.when import When, bounds
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -26,30 +31,15 @@ class LoadedBars:
     min_tick: float | None = None
 
 
-def parse_bound(text: str | None, instrument: Instrument, is_end: bool) -> datetime | None:
-    """``--start``/``--end`` as a tz-aware UTC instant.
+def exchange_bounds(instrument: Instrument | None, start: When | None, end: When | None
+                    ) -> tuple[datetime | None, datetime | None]:
+    """``[start, end)`` in UTC; dates are trading days in the instrument's exchange zone (New York without one)."""
+    from ibkrtool.calendars import NEW_YORK, exchange_zone
 
-    A date (``2024-03-01``) means that day in the exchange's time zone (``--end`` includes the whole day); a
-    datetime without a zone is read in the exchange's zone; one with a zone (``…Z``, ``…+00:00``) is taken as is.
-    Raises ``InputError`` when unparsable.
-    """
-    if not text:
-        return None
-    zone = calendars.exchange_zone(instrument)
-    try:
-        if len(text.strip()) == 10:
-            day = date.fromisoformat(text.strip())
-            moment = datetime.combine(day + timedelta(days=1) if is_end else day, time(0), zone)
-        else:
-            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=zone)
-    except ValueError:
-        raise InputError(f"date {text!r} is not understood; use YYYY-MM-DD or an ISO datetime") from None
-    return pd.Timestamp(moment).tz_convert("UTC").to_pydatetime()
+    return bounds(start, end, exchange_zone(instrument) if instrument is not None else NEW_YORK)
 
 
-def load_from_store(engine: Any, instrument: Instrument, bar_size: str, what_to_show: str,
+def load_from_store(engine: Engine, instrument: Instrument, bar_size: str, what_to_show: str,
                     start: datetime | None, end: datetime | None) -> LoadedBars:
     """Bars of ``instrument`` from the database (``start <= ts < end``). Raises ``InputError`` if none are stored."""
     from ibkrtool.store.bars import read_bars
@@ -62,13 +52,15 @@ def load_from_store(engine: Any, instrument: Instrument, bar_size: str, what_to_
     return LoadedBars(bars, int(contract.conid), float(contract.min_tick) if contract.min_tick else None)
 
 
-def load_from_csv(source: str, instrument: Instrument, start: datetime | None, end: datetime | None) -> LoadedBars:
-    """Bars from a CSV file or ``-`` (stdin) in the bars CSV format, clipped to ``[start, end)``."""
+def load_from_csv(source: str, tz: ZoneInfo | None, start: datetime | None, end: datetime | None) -> LoadedBars:
+    """Bars from a CSV file or ``-`` (stdin) in the bars CSV format, clipped to ``[start, end)``.
+
+    ``tz`` is the zone of stamps written without one (``--tz``); without it such a file is refused (exit 3).
+    """
     from ibkrtool.store.csvio import read_bars_csv
 
-    zone = calendars.exchange_zone(instrument)
     stream = sys.stdin if source == "-" else source
-    bars = read_bars_csv(stream, zone.key, "<stdin>" if source == "-" else source)
+    bars = read_bars_csv(stream, tz.key if tz is not None else None, "<stdin>" if source == "-" else source)
     if start is not None:
         bars = bars[bars.index >= start]
     if end is not None:

@@ -11,9 +11,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO
 
 log = logging.getLogger("ibkrtool.live")
+DecisionValues = dict[str, float | str]
+"""Indicator values, close, fill price, exec id …: JSON-able numbers and text."""
 DECISION_COLUMNS = ("time", "bar", "kind", "detail", "position", "target", "order_ref", "values")
 
 
@@ -28,7 +30,7 @@ class Decision:
     position: float | None = None
     target: float | None = None
     order_ref: str = ""
-    values: dict[str, Any] = field(default_factory=dict)  # indicator values, close, fill price ...
+    values: DecisionValues = field(default_factory=dict)  # indicator values, close, fill price ...
 
     def row(self) -> dict[str, str]:
         return {"time": self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -45,7 +47,7 @@ class DecisionLog:
         self.records: list[Decision] = []
         self.sink = sink  # e.g. the database writer, set by the trader once it knows its run id
         self._handle: IO[str] | None = None
-        self._writer: Any = None
+        self._writer: csv.DictWriter[str] | None = None
         if path:
             new = not _has_content(path)
             self._handle = open(path, "a", newline="")  # noqa: SIM115 - kept open for the trader's lifetime

@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from ibkrtool.backtest.costs import IB_FIXED, CommissionModel
 from ibkrtool.errors import InputError, OrderRefused
 from ibkrtool.execution.planner import STOCK_LOTS, LotRules, plan_from_targets, rebalance, unplaced
 from ibkrtool.execution.simulate import simulate_fills
 from ibkrtool.execution.targets import Targets
+from ibkrtool.ib.account import account_mode
+from ibkrtool.model.contract import Contract
 from ibkrtool.model.order import Fill, OrderIntent
+
+if TYPE_CHECKING:  # the gateway (and ib_async behind it) is loaded only by the modes that reach IB
+    from ibkrtool.ib.gateway import Gateway
+    from ibkrtool.ib.orders import OrderOutcome
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +77,8 @@ def plan_intents(plan: ExecutePlan) -> tuple[list[OrderIntent], list[tuple[str, 
     return planned.intents, [(f"{ts:%Y-%m-%dT%H:%M:%SZ}", why) for ts, why in planned.skipped]
 
 
-def execute_simulated(plan: ExecutePlan, bars: pd.DataFrame, engine: Any = None, conid: int | None = None
-                      ) -> ExecuteResult:
+def execute_simulated(plan: ExecutePlan, bars: pd.DataFrame, engine: Engine | None = None,
+                      conid: int | None = None) -> ExecuteResult:
     """Fill the run's unplaced intents on ``bars`` by ``plan.fill`` (see ``execution.simulate``); records them in
     ``executions`` (mode simulate) when ``engine`` is given. Raises ``InputError``/``StoreError``."""
     from ibkrtool.store.executions import record_fills, refs_with_executions
@@ -92,8 +99,6 @@ def execute_simulated(plan: ExecutePlan, bars: pd.DataFrame, engine: Any = None,
 def check_account(accounts: list[str], wanted: str, mode: str, real_money_confirmed: bool) -> str:
     """The account to trade in, or ``OrderRefused`` (exit 6): paper mode needs a paper (``DU…``) account; a live
     account needs ``--live --yes-i-mean-real-money``."""
-    from ibkrtool.ib.account import account_mode
-
     if wanted and wanted not in accounts:
         raise OrderRefused(f"account {wanted} is not managed by this login (it manages {', '.join(accounts)})")
     account = wanted or (accounts[0] if len(accounts) == 1 else "")
@@ -118,38 +123,35 @@ def check_live_flags(mode: str, real_money_confirmed: bool, max_order_value: flo
         raise InputError("--live needs --max-order-value N (the largest order value allowed, quote currency)")
 
 
-async def execute_through_ib(ib: Any, plan: ExecutePlan, contract: Any, account: str, engine: Any = None,
-                             what_to_show: str = "TRADES") -> ExecuteResult:
-    """Send the run's pending intents to IB (see module doc for default vs ``latest``), wait for each, record IB's
-    executions and commissions. Raises ``OrderRefused`` on a rejection when ``on_reject == 'stop'`` (after
-    recording what filled before it)."""
-    from ibkrtool.ib import orders
-    from ibkrtool.ib.account import account_mode
+async def execute_through_ib(gateway: Gateway, plan: ExecutePlan, contract: Contract, account: str,
+                             engine: Engine | None = None, what_to_show: str = "TRADES") -> ExecuteResult:
+    """Send the run's pending intents through ``gateway`` (see module doc for default vs ``latest``), wait for each,
+    record IB's executions and commissions. Raises ``OrderRefused`` on a rejection when ``on_reject == 'stop'``
+    (after recording what filled before it), ``GatewayError`` when the link is gone."""
+    from ibkrtool.ib.orders import by_ref, working_refs
     from ibkrtool.store.executions import refs_with_executions
 
     mode = account_mode(account)
     conid = int(contract.conid)
-    ib_contract = _ib_contract(contract)
     intents, skipped = plan_intents(plan)
     if plan.latest and intents:
-        current = await orders.position_of(ib, conid, account)
+        current = await gateway.position(conid, account)
         last = intents[-1]
         one = rebalance(plan.symbol, plan.run_id, last.signal_ts, last.target, current, plan.lots)
         skipped += [] if one is not None else [(last.order_ref, f"position {current:g} already at the target")]
         intents = [one] if one is not None else []
-    placed = set(await orders.executions_by_ref(ib, mode, conid)) | orders.working_refs(
-        await orders.working_orders(ib, conid))
+    placed = set(by_ref(await gateway.executions(mode, conid))) | working_refs(await gateway.working_orders(conid))
     if engine is not None:
         placed |= refs_with_executions(engine, (i.order_ref for i in intents))
     todo, already = unplaced(intents, placed)
     result = ExecuteResult(mode, account, intents, [], already, skipped)
-    price = await orders.reference_price(ib, ib_contract, what_to_show) if plan.max_order_value else None
+    price = await gateway.reference_price(contract, what_to_show) if plan.max_order_value else None
     for intent in todo:
         if plan.max_order_value and price and intent.quantity * price > plan.max_order_value:
             result.skipped.append((intent.order_ref, f"order value {intent.quantity * price:,.2f} exceeds "
                                                      f"--max-order-value {plan.max_order_value:,.2f}"))
             continue
-        outcome = await orders.place_and_wait(ib, ib_contract, intent, mode, account, plan.timeout_s)
+        outcome = await gateway.place_and_wait(contract, intent, mode, account, plan.timeout_s)
         result.sent.append(intent.order_ref)
         _record(result, outcome, engine, conid, plan.run_id)
         if outcome.status != "Filled":
@@ -162,15 +164,9 @@ async def execute_through_ib(ib: Any, plan: ExecutePlan, contract: Any, account:
     return result
 
 
-def _record(result: ExecuteResult, outcome: Any, engine: Any, conid: int, run_id: str) -> None:
+def _record(result: ExecuteResult, outcome: OrderOutcome, engine: Engine | None, conid: int, run_id: str) -> None:
     result.fills.extend(outcome.fills)
     if engine is not None and outcome.fills:
         from ibkrtool.store.executions import record_fills
 
         record_fills(engine, outcome.fills, conid, run_id)
-
-
-def _ib_contract(contract: Any) -> Any:
-    from ibkrtool.ib.contracts import to_ib
-
-    return to_ib(contract)

@@ -1,17 +1,18 @@
-"""The live trader: one asyncio loop, one IB connection at a time, decisions only on closed bars.
+"""The live trader: one asyncio loop, one gateway, decisions only on closed bars.
 
-Per session (first connect and every reconnect):
-1. check the account (paper unless ``mode == 'live'`` with the confirmation), qualify the contract;
-2. reconcile with IB: position, working orders, today's executions by ``orderRef`` (recorded in the store);
-3. request ``warmup_days`` of bars with keepUpToDate: the warm-up, the backfill of anything missed while away,
-   and the live stream in one request. The last bar IB sends is the one still forming and is never evaluated;
-4. evaluate the last closed bar once (also right after a reconnect), then again each time a bar closes.
+Start-up: check the account (paper unless ``mode == 'live'`` with the confirmation) and qualify the contract. Then
+per session (at start, after every reconnect and every resubscription):
+1. reconcile with IB: position, working orders, today's executions by ``orderRef`` (recorded in the store);
+2. ``gateway.closed_bars``: ``warmup_days`` of bars, the bars missed while away, and each bar as it closes
+   (the bar still forming is never evaluated);
+3. evaluate the last closed bar once (also right after a reconnect), then again each time a bar closes.
 
 Before every order the position and working orders are read from IB: no order while one is working, no
 duplicate entry (the order for the signal of bar B has ``orderRef = <run id>:<B>``, and a ref IB or the store
 already knows is never sent again). Risk limits (``execution.risk``) and the kill-switch file are checked on
-every bar. The run id is deterministic (``live-<strategy>-<symbol>-<bar size>`` unless given) so that a restarted
-trader recognises its own orders.
+every bar, in the exchange's time zone (``ibkrtool.calendars``, as the backtest and resample use). The run id is
+deterministic (``live-<strategy>-<symbol>-<bar size>`` unless given) so that a restarted trader recognises its
+own orders.
 """
 
 from __future__ import annotations
@@ -20,84 +21,109 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from contextlib import aclosing
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
+from sqlalchemy.engine import Engine
 
+from ibkrtool import calendars
 from ibkrtool.errors import GatewayError, InputError, OrderRefused
-from ibkrtool.execution.decisions import Decision, DecisionLog
+from ibkrtool.execution.decisions import Decision, DecisionLog, DecisionValues
+from ibkrtool.execution.executor import check_account
 from ibkrtool.execution.live_config import LiveConfig, LiveState, default_run_id  # noqa: F401 (re-exported)
 from ibkrtool.execution.planner import rebalance
 from ibkrtool.execution.pnl import daily_pnl
 from ibkrtool.execution.risk import RiskState, check_order, loss_limit_hit
+from ibkrtool.ib.account import account_mode
+from ibkrtool.ib.events import ConnectivityEvent, ConnectivityLost, Disconnected, Restored
+from ibkrtool.ib.live_bars import ClosedBars
+from ibkrtool.ib.orders import by_ref
+from ibkrtool.ib.reconnect import ReconnectPolicy
 from ibkrtool.model import Instrument
-from ibkrtool.model.order import Fill
+from ibkrtool.model.contract import Contract
+from ibkrtool.model.order import Fill, OrderIntent
+
+if TYPE_CHECKING:
+    from ibkrtool.ib.gateway import Gateway
+    from ibkrtool.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
-RESTORED = frozenset({1101, 1102})
-LOST = 1100
+LINK_ERRORS = (ConnectionError, OSError, asyncio.TimeoutError)
+
+
+def session_days(index: pd.DatetimeIndex, instrument: Instrument) -> np.ndarray:
+    """The trading day of each instant, by ``ibkrtool.calendars``: the exchange's local date; a forex day runs
+    17:00→17:00 New York and carries the date on which it closes."""
+    local = index.tz_convert(calendars.exchange_zone(instrument))
+    if instrument.is_forex:
+        roll = calendars.FOREX_ROLL
+        local = local + (pd.Timedelta(days=1) - pd.Timedelta(hours=roll.hour, minutes=roll.minute))
+    return np.asarray(local.date)
 
 
 class LiveTrader:
-    """Runs ``config`` against IB until ``duration_s``/``until``; see the module doc. ``on_status(state)`` is
-    called after every bar for the CLI's status line."""
+    """Runs ``config`` through ``gateway`` until ``duration_s``/``until``; see the module doc. ``on_status(state)``
+    is called after every bar for the CLI's status line. ``strategy`` defaults to the registered ``config.strategy``.
+    """
 
-    def __init__(self, config: LiveConfig, connect_opts: Any, engine: Any = None,
-                 decisions: DecisionLog | None = None, on_status: Callable[[LiveState], None] | None = None) -> None:
+    def __init__(self, gateway: Gateway, config: LiveConfig, engine: Engine | None = None,
+                 decisions: DecisionLog | None = None, on_status: Callable[[LiveState], None] | None = None,
+                 strategy: Strategy | None = None) -> None:
         from ibkrtool.strategies import get_strategy
 
+        self.gateway = gateway
         self.cfg = config.checked()
-        self.opts = replace(connect_opts, readonly=False, attempts=1)
         self.engine, self.decisions = engine, decisions or DecisionLog()
         if engine is not None and self.decisions.sink is None:
             self.decisions.sink = self._store_decision
         self.on_status = on_status or (lambda state: None)
-        self.strategy = get_strategy(self.cfg.strategy)
+        self.strategy = strategy or get_strategy(self.cfg.strategy)
         self.instrument = Instrument.parse(self.cfg.symbol)
-        self.zone = ZoneInfo("America/New_York" if not self.instrument.is_forex else "UTC")
+        self.zone: ZoneInfo = calendars.exchange_zone(self.instrument)
+        self.policy = ReconnectPolicy(self.cfg.backoff_s, self.cfg.max_backoff_s)
         self.state = LiveState()
         self.evaluated: datetime | None = None
         self.started = 0.0
-        self.contract: Any = None
+        self.contract: Contract | None = None
         self.account = ""
 
-    # ---- the outer loop: connect, run a session, reconnect with backoff --------------------------------------------
+    # ---- the outer loop: sessions, reconnecting through the gateway's one loop ------------------------------------
     async def run(self) -> LiveState:
         """Trade until the stop condition; returns the final state. Raises ``OrderRefused`` for a refused account,
-        ``IbRefused``/``InputError`` for an unknown symbol or strategy problem."""
-        from ibkrtool.ib.session import connect
-
-        loop = asyncio.get_running_loop()
-        self.started = loop.time()
-        backoff = self.cfg.backoff_s
+        ``IbRefused``/``InputError`` for an unknown symbol or strategy problem, ``GatewayError`` when reconnecting
+        failed for good."""
+        self.started = asyncio.get_running_loop().time()
+        self.account = check_account(self.gateway.managed_accounts(), self.cfg.account, self.cfg.mode,
+                                     self.cfg.real_money_confirmed)
+        self.contract = await self.gateway.qualify(self.instrument, self.engine)
         while not self._done():
             try:
-                ib = await connect(self.opts)
-            except GatewayError as exc:
-                self._decide(None, "connect", f"connect failed ({exc}); retrying in {backoff:g}s")
-                await asyncio.sleep(min(backoff, max(self._remaining(), 0.0)))
-                backoff = min(backoff * 2, self.cfg.max_backoff_s)
+                ended = await self._session()
+            except LINK_ERRORS as exc:  # the link died mid-request
+                ended = Disconnected(f"session ended ({exc or type(exc).__name__})")
+            if ended is None or self._done():
+                break
+            self.state.reconnects += 1
+            if isinstance(ended, Restored) and self.gateway.connected:
+                self._decide(self.state.last_bar, "connect", f"{ended.reason}: resubscribing, then backfilling")
                 continue
-            backoff = self.cfg.backoff_s
-            try:
-                await self._session(ib)
-            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:  # the link died mid-request
-                self.state.reconnects += 1
-                self._decide(self.state.last_bar, "connect", f"session ended ({exc or type(exc).__name__}): "
-                                                             "reconnecting, then backfilling")
-            finally:
-                ib.disconnect()
-            if not self._done():  # the connection was lost: give the gateway a moment before reconnecting
-                await asyncio.sleep(min(backoff, max(self._remaining(), 0.0)))
-                backoff = min(backoff * 2, self.cfg.max_backoff_s)
+            self._decide(self.state.last_bar, "connect", f"{ended.reason}: reconnecting, then backfilling")
+            if not await self.gateway.reconnect(self._done, self._on_retry, self.policy):
+                break
+        if self.cfg.flatten_on_exit and self.gateway.connected:
+            await self._flatten()
         self.state.stop_reason = self.state.stop_reason or "duration reached"
         self._decide(None, "stop", self.state.stop_reason)
         self.decisions.close()
         return self.state
+
+    def _on_retry(self, attempt: int, pause_s: float, exc: GatewayError) -> None:
+        self._decide(None, "connect", f"connect failed ({exc}); retrying in {pause_s:g}s")
 
     def _remaining(self) -> float:
         if self.cfg.duration_s is None:
@@ -119,73 +145,42 @@ class LiveTrader:
     def _bar(self) -> timedelta:
         return timedelta(seconds=self.cfg.bar_size.seconds)
 
-    # ---- one connected session ---------------------------------------------------------------------------------
-    async def _session(self, ib: Any) -> None:
-        from ibkrtool.execution.executor import check_account
-        from ibkrtool.ib.contracts import qualify, to_ib
-        from ibkrtool.ib.orders import managed_accounts
+    @property
+    def _contract(self) -> Contract:
+        if self.contract is None:  # pragma: no cover - run() qualifies before any session
+            raise RuntimeError("the trader has not qualified its contract yet")
+        return self.contract
 
-        self.account = check_account(managed_accounts(ib), self.cfg.account, self.cfg.mode,
-                                     self.cfg.real_money_confirmed)
-        self.contract = await qualify(ib, self.instrument, self.engine)
-        self.ib_contract = to_ib(self.contract)
-        await self._reconcile(ib)
-        lost, closed = asyncio.Event(), asyncio.Event()
-        self._watch(ib, lost)
-        bars = await ib.reqHistoricalDataAsync(self.ib_contract, "", f"{self.cfg.warmup_days} D", self.cfg.bar_size.ib,
-                                               self.cfg.what_to_show, self.cfg.rth, 2, keepUpToDate=True,
-                                               timeout=60)
-        bars.updateEvent += lambda _bars, has_new: closed.set() if has_new else None
-        try:
-            await self._on_close(ib, bars, reevaluate=True)
-            while not self._done() and not lost.is_set():
-                await self._wait(closed, lost)
-                if lost.is_set():
+    # ---- one session: reconcile, then closed bars until the stream ends -------------------------------------------
+    async def _session(self) -> ConnectivityEvent | None:
+        """Trade on closed bars; returns the event that ended the stream (None: the stop condition)."""
+        await self._reconcile()
+        c = self.cfg
+        stream = self.gateway.closed_bars(self._contract, c.bar_size, c.what_to_show, c.rth, c.warmup_days,
+                                          stop=self._done, poll_s=min(1.0, max(self._remaining(), 0.05)))
+        async with aclosing(stream) as items:
+            async for item in items:
+                if isinstance(item, ClosedBars):
+                    await self._on_close(item)
+                elif isinstance(item, ConnectivityLost):
+                    self.state.paused = True
+                    self._decide(self.state.last_bar, "connect", f"{item.reason}: no orders until restored")
+                elif isinstance(item, Restored | Disconnected):
+                    if isinstance(item, Restored):
+                        self.state.paused = False
+                    return item
+                if self._done():
                     break
-                if closed.is_set():
-                    closed.clear()
-                    await self._on_close(ib, bars)
-                else:
-                    await self._on_quiet(ib, bars)
-            if self._done() and self.cfg.flatten_on_exit and ib.isConnected():
-                await self._flatten(ib)
-        finally:
-            if ib.isConnected():
-                ib.cancelHistoricalData(bars)
-        if lost.is_set() and not self._done():
-            self.state.reconnects += 1
-            self._decide(self.state.last_bar, "connect", "connection lost: reconnecting, then backfilling")
-
-    def _watch(self, ib: Any, lost: asyncio.Event) -> None:
-        def on_error(req_id: int, code: int, message: str, contract: Any = None) -> None:
-            if code == LOST:
-                self.state.paused = True
-                self._decide(self.state.last_bar, "connect", "IB lost connectivity (1100): no orders until restored")
-            elif code in RESTORED:
-                self.state.paused = False
-                lost.set()  # resubscribe from scratch: streams IB ended (10182) come back with the backfill
-
-        ib.errorEvent += on_error
-        ib.disconnectedEvent += lost.set
-
-    async def _wait(self, closed: asyncio.Event, lost: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(closed.wait()), asyncio.ensure_future(lost.wait())]
-        timeout = min(self._remaining(), 1.0)
-        try:
-            await asyncio.wait(waiters, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+        return None
 
     # ---- reconcile -------------------------------------------------------------------------------------------
-    async def _reconcile(self, ib: Any) -> None:
-        from ibkrtool.ib.orders import executions_by_ref, position_of, working_orders
-
+    async def _reconcile(self) -> None:
         mode = "live" if self.cfg.mode == "live" else "paper"
-        self.state.position = await position_of(ib, self.contract.conid, self.account)
-        working = await working_orders(ib, self.contract.conid)
+        conid = self._contract.conid
+        self.state.position = await self.gateway.position(conid, self.account)
+        working = await self.gateway.working_orders(conid)
         self.state.working = len(working)
-        mine = {ref: fills for ref, fills in (await executions_by_ref(ib, mode, self.contract.conid)).items()
+        mine = {ref: fills for ref, fills in by_ref(await self.gateway.executions(mode, conid)).items()
                 if ref.startswith(self.cfg.run_id + ":")}
         known = {f.exec_id for f in self.state.fills}
         self.state.fills.extend(f for fills in mine.values() for f in fills if f.exec_id not in known)
@@ -196,25 +191,9 @@ class LiveTrader:
                      f"this run today", position=self.state.position)
 
     # ---- a bar closed ----------------------------------------------------------------------------------------
-    async def _on_quiet(self, ib: Any, bars: Any) -> None:
-        """No new bar for a while: at the session's close (or a halt) IB starts no next bar, so the last one is
-        taken as closed once IB's clock is a whole bar length past its end."""
-        if not bars:
-            return
-        now = await ib.reqCurrentTimeAsync()
-        last = bars[-1].date
-        if isinstance(last, datetime) and now >= last.astimezone(UTC) + 2 * self._bar:
-            await self._on_close(ib, bars, include_last=True)
-
-    async def _on_close(self, ib: Any, bars: Any, reevaluate: bool = False, include_last: bool = False) -> None:
-        from ibkrtool.ib.history import bars_frame
-
-        # the last bar IB sent is still forming, unless the clock says otherwise (see _on_quiet)
-        frame = bars_frame(list(bars) if include_last else list(bars)[:-1], self.cfg.bar_size)
-        if frame.empty:
-            return
-        bar = frame.index[-1].to_pydatetime()
-        if self.evaluated is not None and (bar < self.evaluated or (bar == self.evaluated and not reevaluate)):
+    async def _on_close(self, closed: ClosedBars) -> None:
+        frame, bar = closed.frame, closed.last
+        if self.evaluated is not None and (bar < self.evaluated or (bar == self.evaluated and not closed.fresh)):
             return
         missed = 0 if self.evaluated is None else int((frame.index > self.evaluated).sum()) - 1
         if missed > 0:
@@ -222,12 +201,10 @@ class LiveTrader:
         self._store_bars(frame)
         self.evaluated, self.state.last_bar = bar, bar
         self.state.last_close = float(frame["close"].iloc[-1])
-        await self._evaluate(ib, frame, bar)
+        await self._evaluate(frame, bar)
         self.on_status(self.state)
 
-    async def _evaluate(self, ib: Any, frame: pd.DataFrame, bar: datetime) -> None:
-        from ibkrtool.ib.orders import position_of, working_orders
-
+    async def _evaluate(self, frame: pd.DataFrame, bar: datetime) -> None:
         if self.cfg.kill_file and os.path.exists(self.cfg.kill_file):
             self._decide(bar, "skip", f"kill switch {self.cfg.kill_file} exists: no new orders")
             return
@@ -236,31 +213,30 @@ class LiveTrader:
         except InputError as exc:
             self._decide(bar, "skip", f"strategy not ready: {exc}")
             return
-        indicators = {k: _plain(v) for k, v in result.indicators.iloc[-1].items()}
+        indicators = {str(k): _plain(v) for k, v in result.indicators.iloc[-1].items()}
         direction = float(result.positions[-1])
         target = self.cfg.lots.round(direction * self.cfg.quantity)
         self._decide(bar, "signal", f"close {self.state.last_close:g} → target {target:g} "
                                     f"({result.signals[-1] or 'no change'})", target=target,
                      values={"close": self.state.last_close, **indicators})
-        self.state.position = await position_of(ib, self.contract.conid, self.account)
-        working = await working_orders(ib, self.contract.conid)
+        conid = self._contract.conid
+        self.state.position = await self.gateway.position(conid, self.account)
+        working = await self.gateway.working_orders(conid)
         self.state.working = len(working)
         self._update_pnl(frame)
         if working:
             self._decide(bar, "skip", f"{len(working)} order(s) still working: no new order",
                          position=self.state.position, target=target)
             return
-        await self._maybe_order(ib, bar, target)
+        await self._maybe_order(bar, target)
 
-    async def _maybe_order(self, ib: Any, bar: datetime, target: float) -> None:
-        from ibkrtool.ib.orders import executions_by_ref
-
+    async def _maybe_order(self, bar: datetime, target: float) -> None:
         intent = rebalance(self.instrument.display, self.cfg.run_id, bar, target, self.state.position, self.cfg.lots)
         if intent is None:
             self._decide(bar, "hold", f"position {self.state.position:g} is the target", position=self.state.position,
                          target=target)
             return
-        placed = set(await executions_by_ref(ib, self.cfg.mode, self.contract.conid))
+        placed = set(by_ref(await self.gateway.executions(self.cfg.mode, self._contract.conid)))
         if self.engine is not None:
             from ibkrtool.store.executions import refs_with_executions
 
@@ -269,22 +245,20 @@ class LiveTrader:
             self._decide(bar, "skip", "order for this bar already placed", order_ref=intent.order_ref)
             return
         if self.state.paused:
-            self._decide(bar, "skip", "IB connectivity lost (1100): order held back", order_ref=intent.order_ref)
+            self._decide(bar, "skip", "IB connectivity lost: order held back", order_ref=intent.order_ref)
             return
         why = check_order(self.cfg.limits, intent, self.state.last_close, self._risk_state(bar))
         if why is not None:
             self._decide(bar, "risk", f"order {intent.side.value} {intent.quantity:g} blocked: {why}",
                          position=self.state.position, target=target, order_ref=intent.order_ref)
             return
-        await self._place(ib, bar, intent)
+        await self._place(bar, intent)
 
-    async def _place(self, ib: Any, bar: datetime, intent: Any) -> None:
-        from ibkrtool.ib.orders import place_and_wait
-
+    async def _place(self, bar: datetime, intent: OrderIntent) -> None:
         self._decide(bar, "order", f"{intent.side.value} {intent.quantity:g} {intent.symbol} MKT",
                      position=self.state.position, target=intent.target, order_ref=intent.order_ref)
-        outcome = await place_and_wait(ib, self.ib_contract, intent, self._fill_mode(), self.account,
-                                       self.cfg.order_timeout_s)
+        outcome = await self.gateway.place_and_wait(self._contract, intent, account_mode(self.account), self.account,
+                                                    self.cfg.order_timeout_s)
         self.state.orders_today += 1
         for fill in outcome.fills:
             self.state.position += fill.side.sign * fill.quantity
@@ -298,43 +272,42 @@ class LiveTrader:
             self._decide(bar, "reject", f"IB {outcome.error_code or ''} {outcome.error_text or outcome.status}",
                          order_ref=intent.order_ref)
 
-    async def _flatten(self, ib: Any) -> None:
-        from ibkrtool.ib.orders import position_of
-
-        self.state.position = await position_of(ib, self.contract.conid, self.account)
+    async def _flatten(self) -> None:
+        self.state.position = await self.gateway.position(self._contract.conid, self.account)
         bar = self.state.last_bar or datetime.now(UTC)
         intent = rebalance(self.instrument.display, f"{self.cfg.run_id}-flatten", bar, 0.0, self.state.position,
                            self.cfg.lots)
         if intent is not None:
-            await self._place(ib, bar, intent)
+            await self._place(bar, intent)
 
     # ---- bookkeeping -----------------------------------------------------------------------------------------
-    def _fill_mode(self) -> str:
-        from ibkrtool.ib.account import account_mode
-
-        return account_mode(self.account)
-
     def _risk_state(self, bar: datetime) -> RiskState:
-        end = (bar + timedelta(seconds=self.cfg.bar_size.seconds)).astimezone(self.zone)
-        return RiskState(self.state.position, self.state.orders_today, self.state.pnl, end.time())
+        return RiskState(self.state.position, self.state.orders_today, self.state.pnl, self._local_time(bar))
+
+    def _local_time(self, bar: datetime) -> time:
+        """The exchange's wall clock when ``bar`` closes (``--hours`` is written in it)."""
+        return (bar + self._bar).astimezone(self.zone).time()
 
     def _update_pnl(self, frame: pd.DataFrame) -> None:
-        today = frame.index[-1].tz_convert(self.zone).date()
-        local_days = frame.index.tz_convert(self.zone).date
-        before = frame["close"][local_days < today]
-        start_price = float(before.iloc[-1]) if len(before) else float(frame["open"][local_days == today].iloc[0])
-        fills = [f for f in self.state.fills if _local_date(f.time, self.zone) == today]
+        days = session_days(frame.index, self.instrument)
+        today = days[-1]
+        before = frame["close"][days < today]
+        start_price = float(before.iloc[-1]) if len(before) else float(frame["open"][days == today].iloc[0])
+        fills = [f for f in self.state.fills if self._day_of(f.time) == today]
         self.state.pnl = daily_pnl(fills, self.state.position, self.state.last_close, start_price)
         if not self.state.halted and loss_limit_hit(self.cfg.limits, self.state.pnl):
             self.state.halted = f"daily loss {-self.state.pnl:,.2f} hit the limit"
             self._decide(self.state.last_bar, "risk", f"ALERT {self.state.halted}: no new entries today")
+
+    def _day_of(self, moment: datetime) -> date:
+        return session_days(pd.DatetimeIndex([moment]), self.instrument)[0]
 
     def _record(self, fills: list[Fill]) -> None:
         if self.engine is None or not fills:
             return
         from ibkrtool.store.executions import record_fills
 
-        record_fills(self.engine, fills, int(self.contract.conid), self.cfg.run_id)
+        record_fills(self.engine, fills, int(self._contract.conid), self.cfg.run_id)
 
     def _store_bars(self, frame: pd.DataFrame) -> None:
         if self.engine is None:
@@ -343,7 +316,7 @@ class LiveTrader:
 
         fresh = frame if self.evaluated is None else frame[frame.index > self.evaluated]
         if len(fresh):
-            write_bars(self.engine, int(self.contract.conid), self.cfg.bar_size, self.cfg.what_to_show, fresh)
+            write_bars(self.engine, int(self._contract.conid), self.cfg.bar_size, self.cfg.what_to_show, fresh)
 
     def _store_decision(self, d: Decision) -> None:
         from ibkrtool.store.live_decisions import record_decision
@@ -351,29 +324,29 @@ class LiveTrader:
         record_decision(self.engine, self.cfg.run_id, d.time, d.bar, d.kind, d.detail, d.position, d.target,
                         d.order_ref, d.values)
 
-    def _decide(self, bar: datetime | None, kind: str, detail: str, **extra: Any) -> None:
-        self.decisions.add(Decision(datetime.now(UTC), bar, kind, detail, **extra))
+    def _decide(self, bar: datetime | None, kind: str, detail: str, position: float | None = None,
+                target: float | None = None, order_ref: str = "", values: DecisionValues | None = None) -> None:
+        self.decisions.add(Decision(datetime.now(UTC), bar, kind, detail, position, target, order_ref,
+                                    values or {}))
 
 
-def _local_date(moment: datetime, zone: ZoneInfo) -> date:
-    return moment.astimezone(zone).date()
-
-
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> float | str:
     try:
-        return float(value)
+        return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(value)
 
 
-async def run_live(config: LiveConfig, connect_opts: Any, engine: Any = None, decisions_path: str | None = None,
-                   on_status: Callable[[LiveState], None] | None = None) -> tuple[LiveState, DecisionLog]:
-    """Run the trader (see ``LiveTrader``); returns its final state and every decision taken."""
+async def run_live(gateway: Gateway, config: LiveConfig, engine: Engine | None = None,
+                   decisions_path: str | None = None, on_status: Callable[[LiveState], None] | None = None
+                   ) -> tuple[LiveState, DecisionLog]:
+    """Run the trader through ``gateway`` (see ``LiveTrader``); returns its final state and every decision taken.
+    Raises what ``LiveTrader.run`` raises."""
     log_ = DecisionLog(decisions_path)
-    trader = LiveTrader(config, connect_opts, engine, log_, on_status)
+    trader = LiveTrader(gateway, config, engine, log_, on_status)
     try:
         state = await trader.run()
-    except OrderRefused:
+    except (OrderRefused, GatewayError):
         log_.close()
         raise
     return state, log_

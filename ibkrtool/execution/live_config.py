@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from ibkrtool.errors import InputError
 from ibkrtool.execution.planner import STOCK_LOTS, LotRules
@@ -24,7 +23,7 @@ class LiveConfig:
     ``until``: stop once a closed bar ends at or after it (IB's clock, UTC)."""
 
     strategy: str
-    params: Any
+    params: object  # the strategy's frozen parameter dataclass
     symbol: str
     quantity: float
     bar_size: BarSize = field(default_factory=lambda: BarSize.parse("5m"))
@@ -66,6 +65,6 @@ class LiveState:
     last_close: float = math.nan
     pnl: float = 0.0
     halted: str = ""  # why trading stopped (daily loss), '' = trading
-    paused: bool = False  # IB lost its link (1100) until 1101/1102
+    paused: bool = False  # TWS lost its link to IB, until restored: no orders
     reconnects: int = 0
     stop_reason: str = ""

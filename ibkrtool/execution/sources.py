@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from ibkrtool.errors import InputError
 from ibkrtool.execution.targets import Targets, from_frame
@@ -25,7 +25,7 @@ class RunTargets:
     targets: Targets
 
 
-def latest_run_id(engine: Any, strategy: str, symbol: str) -> str:
+def latest_run_id(engine: Engine, strategy: str, symbol: str) -> str:
     """The newest stored run of ``strategy`` on ``symbol``; raises ``InputError`` when there is none."""
     query = (select(strategy_runs.c.run_id).where(strategy_runs.c.strategy == strategy)
              .where(strategy_runs.c.symbol == symbol).order_by(strategy_runs.c.created_at.desc()).limit(1))
@@ -37,7 +37,7 @@ def latest_run_id(engine: Any, strategy: str, symbol: str) -> str:
     return str(found)
 
 
-def load_run_targets(engine: Any, run_id: str) -> RunTargets:
+def load_run_targets(engine: Engine, run_id: str) -> RunTargets:
     """A stored run's positions as ``Targets``; raises ``InputError`` for an unknown run id."""
     from ibkrtool.store.strategy_runs import load_strategy_run
 
@@ -48,7 +48,8 @@ def load_run_targets(engine: Any, run_id: str) -> RunTargets:
     return RunTargets(run_id, run["symbol"], run["bar_size"], run["what_to_show"], run["conid"], from_frame(frame))
 
 
-def bars_for(engine: Any, conid: int | None, bar_size: str, what_to_show: str, targets: Targets) -> pd.DataFrame:
+def bars_for(engine: Engine | None, conid: int | None, bar_size: str, what_to_show: str,
+             targets: Targets) -> pd.DataFrame:
     """Stored bars covering the targets' span plus one day (for next-open fills); empty if none are stored."""
     from ibkrtool.store.bars import read_bars
 

@@ -1,12 +1,16 @@
-"""Account summary from IB (reqAccountSummary), as our own dataclass. Paper accounts have ids starting ``DU``."""
+"""Account summary from IB (reqAccountSummary), as our own dataclasses. Paper accounts have ids starting ``DU``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ibkrtool.errors import IbRefused
-from ibkrtool.ib.compat import IB
+
+if TYPE_CHECKING:
+    from ibkrtool.ib.gateway import Gateway
 
 # The figures the summary shows, in IB's tag names → our names.
 FIGURES = {
@@ -17,6 +21,16 @@ FIGURES = {
     "ExcessLiquidity": "excess_liquidity",
     "GrossPositionValue": "gross_position_value",
 }
+
+
+@dataclass(frozen=True)
+class AccountValue:
+    """One value IB reports for an account: its tag (``NetLiquidation``), the value as text, and its currency."""
+
+    account: str
+    tag: str
+    value: str
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -41,8 +55,8 @@ def account_mode(account: str) -> str:
     return "paper" if account.upper().startswith("DU") else "live"
 
 
-def summarise(account: str, values: list, taken_at: datetime) -> AccountSummary:
-    """IB AccountValue rows of one account → ``AccountSummary``."""
+def summarise(account: str, values: Sequence[AccountValue], taken_at: datetime) -> AccountSummary:
+    """The values of one account → ``AccountSummary``."""
     rows = [(v.tag, v.value, v.currency or "") for v in values if v.account == account]
     by_tag = {tag: (value, cur) for tag, value, cur in rows if cur not in ("BASE",)}
     currency = next((cur for tag, _, cur in rows if tag == "NetLiquidation" and cur), "")
@@ -58,10 +72,13 @@ def _number(text: str) -> float | None:
         return None
 
 
-async def account_summaries(ib: IB, account: str = "") -> list[AccountSummary]:
-    """Summaries of every managed account (or just ``account``). Raises ``IbRefused`` for an unknown account."""
-    values = await ib.accountSummaryAsync()
-    taken_at = datetime.now(timezone.utc)
+async def account_summaries(gateway: Gateway, account: str = "") -> list[AccountSummary]:
+    """Summaries of every managed account (or just ``account``), taken at the wall clock (UTC).
+
+    Raises ``IbRefused`` for an account this login does not manage, ``GatewayError`` when the link is gone.
+    """
+    values = await gateway.account_values()
+    taken_at = gateway.wall_now()
     accounts = sorted({v.account for v in values if v.account and v.account != "All"})
     if account:
         if account not in accounts:

@@ -13,6 +13,12 @@ INFORMATIONAL = frozenset({165, 2104, 2106, 2107, 2108, 2119, 2158, 2100, 2109, 
 # The link between TWS and IB (or TWS and us) broke or came back.
 CONNECTIVITY_LOST = frozenset({1100, 1300, 2103, 2105, 2110, 2157, 504, 502, 10182})
 CONNECTIVITY_RESTORED = frozenset({1101, 1102})
+# Subsets the Gateway turns into typed events (ib/events.py).
+CONNECTIVITY_PAUSED = frozenset({1100, 2110})  # TWS lost IB (or its server): streams stall until restored
+RESTORED_DATA_LOST = 1101  # restored, market data subscriptions were lost
+RESTORED_DATA_KEPT = 1102  # restored, subscriptions kept (IB still ends keepUpToDate streams with 10182)
+FARM_BROKEN = frozenset({2103, 2105, 2157})
+FARM_OK = frozenset({2104, 2106, 2107, 2108, 2158})
 CLIENT_ID_IN_USE = 326
 NO_SECURITY_DEFINITION = 200
 HISTORICAL_SERVICE = 162

@@ -72,6 +72,27 @@ class BarsRequest:
     rth: bool
 
 
+class BarsAnswer:
+    """IB's answer to one historical request, kept as the client delivered it until ``frame()`` converts it.
+
+    A backfill converts while it waits for IB's pacing windows, so converting never delays decoding the next
+    answer (and with it the next release, bench/pacing.py).
+    """
+
+    __slots__ = ("_bars", "bar_size")
+
+    def __init__(self, bars: list, bar_size: BarSize) -> None:
+        self._bars = bars
+        self.bar_size = bar_size
+
+    def __len__(self) -> int:
+        return len(self._bars)
+
+    def frame(self) -> pd.DataFrame:
+        """The bars DataFrame (index ``ts`` UTC bar start, -1 → NaN)."""
+        return bars_frame(self._bars, self.bar_size)
+
+
 def bars_frame(bars: list, bar_size: BarSize) -> pd.DataFrame:
     """IB BarData list → the bars DataFrame convention (index ``ts`` UTC bar start; -1 → NaN).
 

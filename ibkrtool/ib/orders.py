@@ -40,6 +40,31 @@ class OrderOutcome:
         return sum(f.quantity for f in self.fills)
 
 
+@dataclass(frozen=True)
+class Position:
+    """A signed position (shares / base units) held in ``account``; ``average_cost`` per unit as IB reports it."""
+
+    account: str
+    conid: int
+    symbol: str
+    quantity: float
+    average_cost: float
+
+
+@dataclass(frozen=True)
+class WorkingOrder:
+    """An order IB still works (submitted, not filled or cancelled), of any client."""
+
+    order_id: int
+    perm_id: int
+    order_ref: str
+    conid: int
+    side: Side
+    quantity: float
+    status: str
+    account: str
+
+
 def _utc(moment: datetime | None) -> datetime:
     if moment is None:
         return datetime.now(timezone.utc)
@@ -108,37 +133,71 @@ async def place_and_wait(ib: IB, contract: Contract, intent: OrderIntent, mode: 
                         [to_fill(f, mode) for f in trade.fills], code, text)
 
 
-async def executions_by_ref(ib: IB, mode: str, conid: int | None = None) -> dict[str, list[Fill]]:
-    """IB's executions of today (reqExecutions; IB keeps about one day) grouped by ``orderRef``."""
+async def executions(ib: IB, mode: str, conid: int | None = None) -> list[Fill]:
+    """IB's executions of today (reqExecutions; IB keeps about one day), with commissions, as our ``Fill``."""
     from ibkrtool.ib.compat import ExecutionFilter
 
     fills = await ib.reqExecutionsAsync(ExecutionFilter())
+    return [to_fill(f, mode) for f in fills if conid is None or int(f.contract.conId) == conid]
+
+
+def by_ref(fills: list[Fill]) -> dict[str, list[Fill]]:
+    """Fills that carry an ``orderRef``, grouped by it (in order)."""
     grouped: dict[str, list[Fill]] = {}
     for f in fills:
-        if conid is not None and int(f.contract.conId) != conid:
-            continue
-        if f.execution.orderRef:
-            grouped.setdefault(f.execution.orderRef, []).append(to_fill(f, mode))
+        if f.order_ref:
+            grouped.setdefault(f.order_ref, []).append(f)
     return grouped
 
 
-async def working_orders(ib: IB, conid: int | None = None) -> list[Any]:
-    """IB's working (not done) orders of every client, freshly requested (reqAllOpenOrders); ib_async Trades."""
+async def executions_by_ref(ib: IB, mode: str, conid: int | None = None) -> dict[str, list[Fill]]:
+    """IB's executions of today grouped by ``orderRef``."""
+    return by_ref(await executions(ib, mode, conid))
+
+
+def _working(trade: Any) -> WorkingOrder:
+    o = trade.order
+    return WorkingOrder(int(o.orderId), int(o.permId or 0), o.orderRef or "", int(trade.contract.conId),
+                        Side.BUY if o.action == "BUY" else Side.SELL, float(o.totalQuantity),
+                        trade.orderStatus.status, o.account or "")
+
+
+async def working_orders(ib: IB, conid: int | None = None) -> list[WorkingOrder]:
+    """IB's working (not done) orders of every client, freshly requested (reqAllOpenOrders)."""
     trades = await ib.reqAllOpenOrdersAsync()
-    return [t for t in trades if t.orderStatus.status not in DONE_STATES
+    return [_working(t) for t in trades if t.orderStatus.status not in DONE_STATES
             and (conid is None or int(t.contract.conId) == conid)]
 
 
-def working_refs(trades: list[Any]) -> set[str]:
+def working_refs(orders: list[WorkingOrder]) -> set[str]:
     """The ``orderRef`` of each working order."""
-    return {t.order.orderRef for t in trades if t.order.orderRef}
+    return {o.order_ref for o in orders if o.order_ref}
+
+
+def cancel(ib: IB, order_id: int) -> bool:
+    """Ask IB to cancel one of this client's working orders; False when this session does not know the order."""
+    for trade in ib.openTrades():
+        if int(trade.order.orderId) == order_id:
+            ib.cancelOrder(trade.order)
+            return True
+    return False
+
+
+async def positions(ib: IB, account: str = "") -> list[Position]:
+    """Every position (or only ``account``'s), freshly requested from IB (reqPositions)."""
+    held = await ib.reqPositionsAsync()
+    return [Position(p.account, int(p.contract.conId), p.contract.localSymbol or p.contract.symbol,
+                     float(p.position), float(p.avgCost)) for p in held if not account or p.account == account]
+
+
+def position_in(held: list[Position], conid: int, account: str = "") -> float:
+    """The signed position in ``conid`` summed over ``held`` (restricted to ``account`` when given)."""
+    return float(sum(p.quantity for p in held if p.conid == conid and (not account or p.account == account)))
 
 
 async def position_of(ib: IB, conid: int, account: str = "") -> float:
     """The signed position (shares / base units) in ``conid``, freshly requested from IB (reqPositions)."""
-    positions = await ib.reqPositionsAsync()
-    return float(sum(p.position for p in positions
-                     if int(p.contract.conId) == conid and (not account or p.account == account)))
+    return position_in(await positions(ib, account), conid, account)
 
 
 def managed_accounts(ib: IB) -> list[str]:

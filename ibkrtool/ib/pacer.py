@@ -31,7 +31,8 @@ class Pacer:
         self.clock = clock
         self.sleep = sleep
         self.on_sent = on_sent
-        self.waited_s = 0.0
+        self.waited_s = 0.0  # wall time during which at least one request waited (overlapping waits count once)
+        self._waits_end = float("-inf")
         self.waiting = 0  # callers inside acquire(): requests not yet released
         self._in_flight: dict[tuple[HistRequest, float], float] = {}  # (request, first booking) → booked at
 
@@ -49,7 +50,7 @@ class Pacer:
                 delay = self.planner.earliest(request, now) - now
                 if delay <= 0:
                     break
-                self.waited_s += delay
+                self._count_wait(now, delay)
                 await self.sleep(delay)
         finally:
             self.waiting -= 1
@@ -81,5 +82,10 @@ class Pacer:
 
     async def penalty(self, seconds: float) -> None:
         """Pause after IB refused a request for pacing (e.g. the rest of a window), counted as waiting time."""
-        self.waited_s += seconds
+        self._count_wait(self.clock(), seconds)
         await self.sleep(seconds)
+
+    def _count_wait(self, now: float, delay: float) -> None:
+        end = now + delay
+        self.waited_s += max(0.0, end - max(now, self._waits_end))
+        self._waits_end = max(self._waits_end, end)

@@ -53,6 +53,12 @@ class Subscription:
     bars: object
     tick_req_id: int
     ticker: object
+    tick_type: str = "AllLast"
+
+
+def tick_type_for(what_to_show: str) -> str:
+    """IB's tick-by-tick type matching a real-time bar type: midpoints for MIDPOINT (forex), else trades."""
+    return "MidPoint" if what_to_show.upper() == "MIDPOINT" else "AllLast"
 
 
 def _nan_if_negative(value: float) -> float:
@@ -91,9 +97,10 @@ def _tap(ib: IB) -> _TickTap:
     return tap
 
 
-def subscribe(ib: IB, contract: Contract, what_to_show: str, tick_type: str, rth: bool,
-              on_bar: BarHandler, on_tick: TickHandler) -> Subscription:
-    """Start 5-second bars (``what_to_show``) and tick-by-tick (``AllLast`` or ``MidPoint``) for ``contract``."""
+def subscribe(ib: IB, contract: Contract, what_to_show: str, rth: bool, on_bar: BarHandler,
+              on_tick: TickHandler) -> Subscription:
+    """Start 5-second bars (``what_to_show``) and the matching tick-by-tick stream for ``contract``."""
+    tick_type = tick_type_for(what_to_show)
     bars = ib.reqRealTimeBars(contract, 5, what_to_show, rth)
 
     def on_update(bar_list: object, has_new: bool) -> None:
@@ -110,16 +117,16 @@ def subscribe(ib: IB, contract: Contract, what_to_show: str, tick_type: str, rth
     # ib_async keeps one Ticker per contract: after a resubscription the newest request id is ours
     req_id = max((rid for rid, t in ib.wrapper.reqId2Ticker.items() if t is ticker), default=-1)
     tap.handlers[req_id] = on_tick
-    return Subscription(contract, bars, req_id, ticker)
+    return Subscription(contract, bars, req_id, ticker, tick_type)
 
 
-def unsubscribe(ib: IB, sub: Subscription, tick_type: str) -> None:
+def unsubscribe(ib: IB, sub: Subscription) -> None:
     """Cancel both streams; safe on a dead connection."""
     _tap(ib).handlers.pop(sub.tick_req_id, None)
     if not ib.isConnected():
         return
     try:
         ib.cancelRealTimeBars(sub.bars)
-        ib.cancelTickByTickData(sub.contract, tick_type)
+        ib.cancelTickByTickData(sub.contract, sub.tick_type)
     except (ConnectionError, OSError) as exc:  # pragma: no cover - connection died mid-cancel
         log.debug("cancel failed: %s", exc)

@@ -52,16 +52,18 @@ def is_postgres(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def open_engine(url: str | URL, check: bool = True, **kwargs: Any) -> Engine:
+def open_engine(url: str | URL, check: bool = True, create_dirs: bool = False, **kwargs: Any) -> Engine:
     """An Engine for ``url``, connectivity checked unless ``check=False``.
 
-    SQLite: the file's folder is created; WAL journal, foreign keys and a busy timeout are switched on; tables have
-    no schema (``ibkr_data`` is translated away). PostgreSQL: psycopg2 with a 5 s connect timeout.
+    SQLite: the file's folder must exist (``create_dirs=True``, for ``db init`` only, creates it): a mistyped path
+    is refused rather than silently becoming a new empty database; WAL journal, foreign keys and a busy timeout
+    are switched on; tables have no schema (``ibkr_data`` is translated away). PostgreSQL: psycopg2 with a 5 s
+    connect timeout.
     Raises ``StoreError`` with one line naming host, port and user, the password masked.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(parsed, **kwargs)
+        engine = _sqlite_engine(parsed, create_dirs, **kwargs)
     else:
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "ibkrtool"}
         engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True, **kwargs)
@@ -70,10 +72,22 @@ def open_engine(url: str | URL, check: bool = True, **kwargs: Any) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
-    database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of an SQLite URL (None for PostgreSQL, in-memory and ``file:`` URIs)."""
+    parsed = normalise_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_engine(url: URL, create_dirs: bool, **kwargs: Any) -> Engine:
+    path = sqlite_path(url)
+    if path is not None and not path.parent.is_dir():
+        if not create_dirs:
+            raise StoreError(f"cannot open SQLite database {path}: folder {path.parent} does not exist — {HINT} "
+                             "(`ibkrtool db init` creates it)")
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs).execution_options(schema_translate_map={SCHEMA: None})
 
     @event.listens_for(engine, "connect")

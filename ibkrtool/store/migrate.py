@@ -77,11 +77,23 @@ def _migrate_sqlite(conn: Connection) -> int:
     if current >= SCHEMA_VERSION:
         return current
     metadata.create_all(conn)
+    _add_missing_columns(conn)
     names = {v: n for v, n, _ in migrations()}
     rows = [{"version": v, "name": names.get(v, f"v{v}"), "applied_at": _now()}
             for v in range(current + 1, SCHEMA_VERSION + 1)]
     conn.execute(insert(t.schema_version), rows)
     return SCHEMA_VERSION
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """SQLite counterpart of ``ALTER TABLE … ADD COLUMN`` migrations: ``create_all`` makes missing tables only."""
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def _now() -> datetime:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from ibkrtool.errors import IbkrToolError
@@ -53,7 +55,8 @@ def track_run(engine: Engine, command: str, args: Mapping[str, Any]) -> Iterator
     record = RunRecord(run_id=uuid.uuid4().hex)
     with engine.begin() as conn:
         conn.execute(insert(t.runs).values(run_id=record.run_id, command=command, args=clean_args(args),
-                                           started_at=_now(), status="running"))
+                                           started_at=_now(), status="running", pid=os.getpid(),
+                                           host=socket.gethostname()))
     try:
         yield record
     except KeyboardInterrupt:
@@ -76,6 +79,35 @@ def _finish(engine: Engine, record: RunRecord, status: str, error: str | None) -
         if status == "ok":
             raise
         log.warning("could not record the end of run %s", record.run_id, exc_info=True)
+
+
+def mark_abandoned(engine: Engine) -> int:
+    """Close as ``abandoned`` the ``running`` rows of this host whose process no longer exists; returns how many.
+
+    A killed command (``kill -9``, a reboot) cannot close its own row. Rows of other hosts are left alone: their
+    processes cannot be seen from here.
+    """
+    host = socket.gethostname()
+    with engine.begin() as conn:
+        rows = conn.execute(select(t.runs.c.run_id, t.runs.c.pid).where(
+            t.runs.c.status == "running", t.runs.c.host == host, t.runs.c.pid.is_not(None))).all()
+        gone = [(run_id, pid) for run_id, pid in rows if not _alive(int(pid))]
+        for run_id, pid in gone:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id, t.runs.c.status == "running").values(
+                status="abandoned", ended_at=_now(), error=f"process {pid} ended without closing the run"))
+    return len(gone)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _now() -> datetime:

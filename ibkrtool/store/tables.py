@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ibkrtool.store.types import UtcTimestamp
 
 SCHEMA = "ibkr_data"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The newest migration; equals the highest number in ``sql/`` (SQLite is created at this version)."""
 
 metadata = MetaData(schema=SCHEMA)
@@ -210,6 +210,8 @@ runs = Table(
     Column("status", Text, nullable=False),
     Column("rows_written", BigInteger),
     Column("error", Text),
+    Column("pid", Integer),  # sql/003_runs_owner.sql
+    Column("host", Text),
     Index("runs_started_idx", "started_at"),
 )
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -165,14 +169,124 @@ def test_forex_pair_uses_ib_forex_costs_and_midpoint_bars(sqlite_url: str) -> No
 
 
 def test_plot_per_symbol_with_zoom(sqlite_url: str, tmp_path) -> None:
+    from ibkrtool.app.backtest import PLOT_FORMATS
     from ibkrtool.backtest.plot import FORMATS
-    from ibkrtool.cli.backtest import PLOT_FORMATS
 
     assert FORMATS == PLOT_FORMATS
     seed(sqlite_url)
     out = tmp_path / "chart.png"
     result = invoke(sqlite_url, "pivot-breakout", "-s", "SPY,QQQ", "--no-store", "--plot", str(out),
-                    "--from", "2024-04-01", "--to", "2024-04-05")
+                    "--plot-start", "2024-04-01", "--plot-end", "2024-04-05")
     assert result.exit_code == 0, result.output
     for name in ("chart-SPY.png", "chart-QQQ.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def naive_csv(path, start: str = "2024-03-04", end: str = "2024-03-15") -> pd.DataFrame:
+    """Bars written to ``path`` with UTC wall-clock stamps that carry NO zone."""
+    bars = session_bars(start, end)
+    frame = bars.reset_index()[["ts", "open", "high", "low", "close", "volume"]]
+    frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame.to_csv(path, index=False)
+    return bars
+
+
+def stored_run(url: str, run_id: str) -> dict:
+    engine = open_engine(url)
+    run, _ = load_backtest(engine, run_id)
+    engine.dispose()
+    return run
+
+
+@pytest.mark.parametrize("option", ["--start", "--end", "--plot-start", "--plot-end"])
+def test_a_time_without_a_zone_is_refused_with_the_fix(sqlite_url: str, option: str, tmp_path) -> None:
+    seed(sqlite_url)
+    result = invoke(sqlite_url, "pivot-breakout", "-s", "SPY", "--plot", str(tmp_path / "c.png"),
+                    option, "2024-03-04T10:00")
+    assert result.exit_code == 3, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"{option} '2024-03-04T10:00' has no time zone" in result.stderr and "--tz America/New_York" in result.stderr
+    assert counts(sqlite_url) == (0, 0) and not (tmp_path / "c.png").exists()
+
+
+def test_tz_reads_a_time_without_a_zone(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    result = invoke(sqlite_url, "pivot-breakout", "-s", "SPY", "--start", "2024-03-04T10:00", "--tz",
+                    "America/New_York", "--json")
+    assert result.exit_code == 0, result.output
+    run = stored_run(sqlite_url, json.loads(result.stdout)["run_id"])
+    assert run["data_start"] == pd.Timestamp("2024-03-04 15:00", tz="UTC")  # 10:00 in New York
+
+
+def test_a_csv_without_zones_needs_tz_and_is_stored_into_a_fresh_database(db_url: str, tmp_path) -> None:
+    bars = naive_csv(tmp_path / "bars.csv")
+    refused = invoke(db_url, "pivot-breakout", "--input", str(tmp_path / "bars.csv"), "--json")
+    assert refused.exit_code == 3, refused.output
+    assert "no time zone" in refused.stderr and "--tz" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    if db_url.startswith("sqlite"):
+        assert not (tmp_path / "ibkrtool-test.db").exists()  # nothing was written, not even the schema
+    result = invoke(db_url, "pivot-breakout", "--input", str(tmp_path / "bars.csv"), "--tz", "UTC", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["symbol"] == "INPUT" and out["metrics"]["bars"] == len(bars)
+    run = stored_run(db_url, out["run_id"])
+    assert run["data_start"] == bars.index[0]  # the stamps are UTC, as --tz said (not New York: no 5 h shift)
+    assert counts(db_url) == (1, out["metrics"]["trades"])
+
+
+def test_bars_from_a_fresh_database_are_one_line_and_exit_5(db_url: str, tmp_path) -> None:
+    result = invoke(db_url, "pivot-breakout", "-s", "SPY")
+    assert result.exit_code == 5, result.output
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "has no ibkrtool schema: run 'ibkrtool db init'" in result.stderr
+    if db_url.startswith("sqlite"):
+        assert not (tmp_path / "ibkrtool-test.db").exists()
+
+
+def test_tables_go_to_stdout_unless_stdout_carries_data(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    plain = invoke(sqlite_url, "ema-aroon", "-s", "SPY", "-s", "QQQ", "--no-store")
+    assert plain.exit_code == 0, plain.output
+    assert "Final equity" in plain.stdout and "combined" in plain.stdout and "Final equity" not in plain.stderr
+    as_json = invoke(sqlite_url, "ema-aroon", "-s", "SPY", "--no-store", "--json")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["symbol"] == "SPY"
+    assert "Final equity" in as_json.stderr
+    as_csv = invoke(sqlite_url, "ema-aroon", "-s", "SPY", "-s", "QQQ", "--no-store", "--trades", "-")
+    assert as_csv.exit_code == 0, as_csv.output
+    trades = pd.read_csv(io.StringIO(as_csv.stdout))
+    assert set(trades["symbol"]) == {"SPY", "QQQ"} and trades["entry_time"].str.endswith("Z").all()
+    assert "Final equity" in as_csv.stderr and "combined" in as_csv.stderr
+
+
+def test_the_chart_window_options_are_plot_start_and_plot_end(sqlite_url: str, tmp_path) -> None:
+    seed(sqlite_url)
+    old = invoke(sqlite_url, "pivot-breakout", "-s", "SPY", "--plot", str(tmp_path / "c.png"), "--from", "2024-04-01")
+    assert old.exit_code == 2 and "No such option" in old.stderr
+    empty = invoke(sqlite_url, "pivot-breakout", "-s", "SPY", "--plot", str(tmp_path / "c.png"),
+                   "--plot-start", "2024-05-01")
+    assert empty.exit_code == 3 and "widen --plot-start/--plot-end" in empty.stderr
+    assert counts(sqlite_url) == (0, 0)  # the chart is drawn before the run is stored
+
+
+def test_help_paragraphs_are_not_hand_wrapped() -> None:
+    wide = CliRunner().invoke(app, ["backtest", "--help"], env={"COLUMNS": "1000"})
+    assert wide.exit_code == 0
+    assert any("filled at the NEXT bar's open (--fill next-open, default) or at that close (--fill close)." in line
+               for line in wide.output.splitlines())
+    narrow = CliRunner().invoke(app, ["backtest", "--help"], env={"COLUMNS": "80"})
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    from ibkrtool.cli.backtest import HELP
+
+    examples = [line.strip() for line in HELP.splitlines() if line.strip().startswith("ibkrtool ")]
+    assert len(examples) >= 3 and all(any(line.strip() == ex for line in lines) for ex in examples)
+    paragraphs = HELP.split("\n\n")[:-1]  # all but the examples: one line each
+    assert all("\n" not in p.strip() for p in paragraphs)
+
+
+def test_the_command_module_imports_no_heavy_library() -> None:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import ibkrtool.cli.backtest"],
+                          capture_output=True, text=True, check=True)
+    heavy = [line for line in done.stderr.splitlines() if re.search(r"\b(pandas|matplotlib|sqlalchemy)\b", line)]
+    assert heavy == []

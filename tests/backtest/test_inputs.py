@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +139,43 @@ def test_bars_outside_the_calendar_are_backtested_with_a_warning() -> None:
     assert any(w.startswith("gaps not checked: dates must lie between") for w in rep.warnings)
     with pytest.raises(InputError, match="dates must lie between"):
         backtest_strategy(bars, strategy, strategy.defaults(), BacktestConfig(), Market(SPY, FIVE), gaps="refuse")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"gaps": "ignore"}, "--gaps 'ignore' must be warn or refuse"),
+    ({"split": 1.0}, "--split must lie strictly between 0 and 1"),
+    ({"plot": "chart.jpg"}, "--plot 'chart.jpg'"),
+    ({"cash": 0.0}, "starting cash"),
+    ({"fill": "vwap"}, "fill 'vwap'"),
+    ({"commission": "ib-free"}, "commission"),
+    ({"instruments": []}, "give --symbol SYMBOL"),
+    ({"input": "bars.csv", "instruments": [SPY, Instrument.parse("QQQ")]}, "--input holds one instrument"),
+    ({"plot_start": "2024-03-08", "plot_end": "2024-03-04"}, "--plot-start 2024-03-08 is not before --plot-end"),
+])
+def test_a_backtest_request_is_checked_before_any_bars_are_read(changes: dict, message: str) -> None:
+    from ibkrtool.app.backtest import BacktestRequest
+    from ibkrtool.model.when import When
+
+    for key in ("plot_start", "plot_end"):
+        if key in changes:
+            changes[key] = When.parse(changes[key], "--" + key.replace("_", "-"))
+    if "plot" in changes:
+        changes["plot"] = Path(changes["plot"])
+    request = BacktestRequest(**{"strategy": "pivot-breakout", "instruments": [SPY], **changes})
+    with pytest.raises(InputError, match=re.escape(message)):
+        request.check()
+
+
+def test_a_request_names_its_instruments() -> None:
+    from ibkrtool.app.backtest import BacktestRequest, SweepRequest
+
+    assert BacktestRequest("ema-aroon", [SPY, SPY]).targets() == [SPY]
+    assert [i.display for i in BacktestRequest("ema-aroon", input="-").targets()] == ["INPUT"]
+    good = BacktestRequest("ema-aroon", [SPY])
+    with pytest.raises(InputError, match="--sort 'luck'"):
+        SweepRequest(good, parse_grid("pivot=3,5"), "luck").check()
+    with pytest.raises(InputError, match="describe one run"):
+        SweepRequest(BacktestRequest("ema-aroon", [SPY], plot=Path("c.png")),
+                     parse_grid("pivot=3")).check()
+    with pytest.raises(InputError, match="--workers must be at least 1"):
+        SweepRequest(good, parse_grid("pivot=3"), workers=0).check()

@@ -160,25 +160,27 @@ def test_pacing_refusal_backs_off_and_retries(sim_gateway, sqlite_url) -> None:
     import asyncio
 
     from ibkrtool.data.backfill import BackfillOptions, run_backfill
-    from ibkrtool.ib.compat import Stock
-    from ibkrtool.ib.history import BarsRequest, end_text, fetch_bars
-    from ibkrtool.ib.session import ConnectOptions, ib_session
-    from ibkrtool.model import BarSize
+    from ibkrtool.ib.gateway import open_gateway
+    from ibkrtool.ib.pacer import Pacer
+    from ibkrtool.ib.pacing import PacingPlanner
+    from ibkrtool.ib.session import ConnectOptions
+    from ibkrtool.model import BarSize, Instrument
     from ibkrtool.store.migrate import init_db
 
     engine = open_engine(sqlite_url)
     init_db(engine)
 
     async def run():
-        async with ib_session(ConnectOptions(port=sim_gateway.port, client_id=2)) as ib:
-            spy = Stock("SPY", "SMART", "USD")
-            await ib.qualifyContractsAsync(spy)
-            for i in range(60):  # not booked in our pacing log
-                end = end_text(datetime(2026, 11, 18, 15, 0, tzinfo=UTC) + timedelta(minutes=i))
-                await fetch_bars(ib, spy, BarsRequest(end, "60 S", "1 secs", "TRADES", True), BarSize.parse("1s"))
+        async with open_gateway(ConnectOptions(port=sim_gateway.port, client_id=2)) as gateway:
+            spy = await gateway.qualify(Instrument.parse("SPY"))
+            gateway.pacer = Pacer(PacingPlanner(scale=0.01))  # in memory: these never reach the ledger
+            for i in range(60):
+                end = datetime(2026, 11, 18, 15, 0, tzinfo=UTC) + timedelta(minutes=i)
+                await gateway.request_bars(spy, BarSize.parse("1s"), "TRADES", end - timedelta(seconds=60), end,
+                                           True)
                 await asyncio.sleep(0.025)
             options = BackfillOptions(("SPY",), "1s", None, f"{DAY}T14:30:00Z", f"{DAY}T15:00:00Z", pacing_scale=0.01)
-            return await run_backfill(ib, engine, options, "elsewhere:1", datetime(2026, 11, 22, tzinfo=UTC))
+            return await run_backfill(gateway, engine, options, datetime(2026, 11, 22, tzinfo=UTC))
 
     report = asyncio.run(run())
     assert report.retries >= 1 and report.requests_planned == 1
@@ -230,7 +232,8 @@ def test_several_requests_in_flight_store_the_same_bars(sim_gateway, sqlite_url)
     import asyncio
 
     from ibkrtool.data.backfill import BackfillOptions, run_backfill
-    from ibkrtool.ib.session import ConnectOptions, ib_session
+    from ibkrtool.ib.gateway import open_gateway
+    from ibkrtool.ib.session import ConnectOptions
     from ibkrtool.store.migrate import init_db
 
     engine = open_engine(sqlite_url)
@@ -238,9 +241,9 @@ def test_several_requests_in_flight_store_the_same_bars(sim_gateway, sqlite_url)
     progress: list[tuple[int, int]] = []
 
     async def run():
-        async with ib_session(ConnectOptions(port=sim_gateway.port)) as ib:
+        async with open_gateway(ConnectOptions(port=sim_gateway.port)) as gateway:
             options = BackfillOptions(("SPY",), "1s", None, DAY, DAY, pacing_scale=0.01, in_flight=3)
-            return await run_backfill(ib, engine, options, "sim", datetime(2026, 11, 22, tzinfo=UTC),
+            return await run_backfill(gateway, engine, options, datetime(2026, 11, 22, tzinfo=UTC),
                                       on_progress=lambda done, planned, bars, eta: progress.append((done, planned)))
 
     report = asyncio.run(run())

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from ibkrtool.data.collect import CollectOptions, SecondBars, parse_duration, run_collect
+from ibkrtool.data.collect import CollectOptions, CollectReport, SecondBars, parse_duration, run_collect
 from ibkrtool.errors import InputError
+from ibkrtool.ib.gateway import open_gateway
 from ibkrtool.ib.session import ConnectOptions
 from ibkrtool.ib.streams import Tick
 from ibkrtool.store.bars import read_bars
@@ -71,7 +72,12 @@ def test_collect_with_an_injected_outage_has_no_missing_bars(sim_factory, sqlite
     engine = open_engine(sqlite_url)
     init_db(engine)
     options = CollectOptions(("SPY",), duration_s=9.0, pacing_scale=0.01, reconnect_backoff_s=1.5, flush_s=0.3)
-    report = asyncio.run(run_collect(engine, ConnectOptions(port=sim.port, timeout_s=3, backoff_s=0.1), options))
+
+    async def collect() -> CollectReport:
+        async with open_gateway(ConnectOptions(port=sim.port, timeout_s=3, backoff_s=0.1)) as gateway:
+            return await run_collect(gateway, engine, options)
+
+    report = asyncio.run(collect())
     assert len(report.outages) == 1
     repaired = {r["bar_size"]: r["bars"] for r in report.repairs}
     assert repaired["5s"] >= 2 and repaired["1s"] >= 10  # a 1.5 s outage at speed 10 = 15 s of market time

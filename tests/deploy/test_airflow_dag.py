@@ -145,3 +145,12 @@ def test_airflow_dags_test_runs_the_pipeline_on_the_sim(tmp_path: Path, sim_fact
             assert (out / symbol / name).stat().st_size > 0
         assert (out / symbol / "execution_log.csv").exists() == has_execute
     assert gateway.violations == 0  # the backfill kept to IB's pacing rules
+
+
+def test_a_missing_or_relative_sqlite_database_is_refused() -> None:
+    module = sys.modules[next(m for m in sys.modules if m.endswith("ibkr_pipeline_dag"))]
+    for url in ("", "sqlite:///ibkrtool.db"):
+        with pytest.raises(ValueError, match="absolute"):
+            module.check_db_url(url)
+    assert module.check_db_url("sqlite:////var/lib/ibkrtool.db") == "sqlite:////var/lib/ibkrtool.db"
+    assert module.check_db_url("postgresql://u@h/db") == "postgresql://u@h/db"

@@ -34,7 +34,9 @@ def _wrapper(repo_root: Path) -> str:
 
 def _env(tmp_path: Path, bin_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IBKRTOOL_")}
-    env.update(IBKRTOOL_BIN=str(bin_path), IBKRTOOL_LOG_DIR=str(tmp_path / "log"), COLUMNS="200", **extra)
+    env.update(IBKRTOOL_BIN=str(bin_path), IBKRTOOL_LOG_DIR=str(tmp_path / "log"), COLUMNS="200",
+               IBKRTOOL_DB_URL=f"sqlite:///{tmp_path / 'cron.db'}")
+    env.update(extra)
     return env
 
 
@@ -108,6 +110,26 @@ def test_usage_errors(tmp_path: Path, repo_root: Path) -> None:
     env = _env(tmp_path, tmp_path / "nothing")
     assert subprocess.run([_wrapper(repo_root)], env=env, capture_output=True).returncode == 2
     assert subprocess.run([_wrapper(repo_root), "--name", "../x", "db"], env=env, capture_output=True).returncode == 2
+
+
+def test_a_missing_or_relative_sqlite_database_is_refused(tmp_path: Path, repo_root: Path) -> None:
+    calls = tmp_path / "calls"
+    fake = _fake(tmp_path, f'#!/usr/bin/env bash\necho "$*" >> "{calls}"\n')
+    for url in ("", "sqlite:///ibkrtool.db"):
+        run = subprocess.run([_wrapper(repo_root), "db", "status"], env=_env(tmp_path, fake, IBKRTOOL_DB_URL=url),
+                             capture_output=True, text=True)
+        assert run.returncode == 2 and "absolute" in run.stderr
+    relative_flag = [_wrapper(repo_root), "--db", "sqlite:///x.db", "db", "status"]
+    assert subprocess.run(relative_flag, env=_env(tmp_path, fake), capture_output=True).returncode == 2
+    assert not calls.exists()
+
+
+def test_a_password_on_the_command_line_never_reaches_the_log(tmp_path: Path, repo_root: Path) -> None:
+    fake = _fake(tmp_path, "#!/usr/bin/env bash\nexit 0\n")
+    url = "postgresql://trader:s3cr3t-pw@db.internal/market"
+    subprocess.run([_wrapper(repo_root), "--db", url, "db", "status"], env=_env(tmp_path, fake), check=True)
+    log = "".join(p.read_text() for p in (tmp_path / "log").glob("*.log"))
+    assert "s3cr3t-pw" not in log and "trader:***@db.internal" in log
 
 
 def test_real_ibkrtool_through_the_wrapper_with_an_env_file(tmp_path: Path, repo_root: Path, venv_bin: Path,

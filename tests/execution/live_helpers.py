@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ibkrtool.execution.live import LiveConfig, run_live
+from ibkrtool.ib.gateway import open_gateway
 from ibkrtool.ib.session import ConnectOptions
 from ibkrtool.store.engine import open_engine
 from ibkrtool.store.migrate import init_db
@@ -33,5 +34,10 @@ def trade(gateway: Any, db_url: str, config: LiveConfig, client_id: int = 5, on_
     engine = open_engine(db_url)
     init_db(engine)
     opts = ConnectOptions(port=gateway.port, client_id=client_id, timeout_s=5.0)
-    state, log = asyncio.run(run_live(config, opts, engine, on_status=on_status))
+
+    async def run():
+        async with open_gateway(opts, readonly=False) as connected:
+            return await run_live(connected, config, engine, on_status=on_status)
+
+    state, log = asyncio.run(run())
     return state, log, engine

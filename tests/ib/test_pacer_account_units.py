@@ -91,7 +91,7 @@ def test_requests_waiting_to_be_released_are_counted() -> None:
 def test_a_reloaded_log_books_each_request_later_than_it_was_sent(sqlite_url: str) -> None:
     """The log holds send times; IB stamps a request when it reads it, so a new run counts it ``logged_lag_s`` later
     (3 s of the 10-minute window), which is what keeps two backfills back to back inside IB's budget."""
-    from ibkrtool.data.backfill import pacer_for
+    from ibkrtool.ib.ledger import pacer_for
     from ibkrtool.store.engine import open_engine
     from ibkrtool.store.migrate import init_db
     from ibkrtool.store.pacing_log import LoggedRequest, log_request
@@ -136,3 +136,29 @@ def test_error_codes_are_grouped() -> None:
     assert classify_historical(321, "Historical data bar size setting is invalid") is HistoricalOutcome.REJECTED
     assert is_informational(2104) and is_informational(2158) and not is_informational(162)
     assert is_connectivity(1100) and is_connectivity(1102) and not is_connectivity(200)
+
+
+def test_waiting_time_counts_overlapping_waits_once() -> None:
+    """Two requests waiting at the same time for the same 15 s are 15 s of waiting, not 30 (the summary once
+    reported more waiting than wall time)."""
+
+    class SharedClock(FakeClock):
+        async def sleep(self, seconds: float) -> None:  # concurrent sleepers share one timeline
+            self.slept.append(seconds)
+            await asyncio.sleep(0)
+            self.t = max(self.t, 15.0)
+
+    clock = SharedClock()
+    rules = PacingRules(margin_fraction=0.0, margin_min_s=0.0)
+    pacer = Pacer(PacingPlanner(rules=rules), clock=clock, sleep=clock.sleep)
+    first = HistRequest("1", "TRADES", "1 secs", "a", "1800 S")
+
+    async def run() -> None:
+        sent = await pacer.acquire(first)
+        pacer.answered(first, sent)
+        again = [HistRequest("1", "TRADES", "1 secs", "a", "1800 S") for _ in range(2)]
+        await asyncio.gather(*(pacer.acquire(r) for r in again[:1]), pacer.penalty(15.0))
+
+    asyncio.run(run())
+    assert clock.slept == [15.0, 15.0]
+    assert pacer.waited_s == 15.0

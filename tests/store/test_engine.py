@@ -21,8 +21,12 @@ def test_unsupported_backend_is_refused() -> None:
         normalise_url("mysql://u:p@h/d")
 
 
-def test_sqlite_creates_folder_and_uses_wal(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'deep' / 'er' / 'x.db'}")
+def test_sqlite_refuses_a_missing_folder_unless_asked_and_uses_wal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'x.db'}"
+    with pytest.raises(StoreError, match="does not exist"):
+        open_engine(url)
+    assert not (tmp_path / "deep").exists()
+    engine = open_engine(url, create_dirs=True)
     with engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1

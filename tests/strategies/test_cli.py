@@ -66,7 +66,7 @@ def test_store_in_store_out_with_csv_and_trades(db_url, tmp_path):
     np.testing.assert_array_equal(positions["position"], want.positions)
     assert positions["signal"].dropna().tolist() == [s for s in want.signals if s]
     assert len(pd.read_csv(trades)) == (np.diff(np.r_[0, want.positions]) == 1).sum()
-    assert run_id in result.stderr
+    assert run_id in result.stdout  # the summary table: stdout, which carries no data here
 
 
 def test_csv_stdin_to_stdout_without_the_database(bars_csv, tmp_path):
