@@ -54,6 +54,12 @@ class BackfillRequest:
                                  "BID_ASK")
         if self.pacing_scale <= 0 or self.timeout_s <= 0:
             raise InputError("--pacing-scale and --timeout must be > 0")
+        if self.start is not None and self.end is not None:
+            from ibkrtool.calendars import exchange_zone
+
+            zone = exchange_zone(self.instruments[0])
+            if self.start.start_in(zone) >= self.end.end_in(zone):
+                raise InputError(f"--start ({self.start}) must be before --end ({self.end})")
 
 
 @dataclass
@@ -97,6 +103,7 @@ async def _backfill(ws: Workspace, engine: Any, request: BackfillRequest,
     outcome = BackfillOutcome()
     async with gateway_of(ws, readonly=True) as gateway:
         outcome.gateway_now = now = await gateway.now()
+        _refuse_future(request, now)
         ready = await _ready(gateway, engine, request, outcome)
         if not ready:
             return outcome
@@ -123,6 +130,16 @@ async def _ready(gateway: Gateway, engine: Any, request: BackfillRequest,
             continue
         ready.append(instrument)
     return ready
+
+
+def _refuse_future(request: BackfillRequest, now: datetime) -> None:
+    """Bars after the gateway's own clock do not exist yet: say so in its terms (exit 3)."""
+    for when in (request.start, request.end):
+        late = when is not None and (when.instant > now if when.instant is not None
+                                     else when.day is not None and when.day > now.date())
+        if late:
+            raise InputError(f"{when} lies in the future: the gateway's clock says "
+                             f"{now.isoformat(timespec='seconds')}; pick dates up to {now.date()}")
 
 
 def _text(when: When | None) -> str | None:

@@ -170,6 +170,13 @@ class ExportResult:
         return len(self.bars)
 
 
+def write_bars_csv(bars: Any, target: Any) -> int:
+    """Write bars as the bars CSV (``ts`` ISO 8601 UTC first) to a path or text stream; returns the rows."""
+    from ibkrtool.store.csvio import write_bars_csv as write
+
+    return write(bars, target)
+
+
 def export_bars(ws: Workspace, request: ExportRequest) -> ExportResult:
     """The stored bars of one series (the CLI writes them as CSV). Raises ``InputError`` for an unknown symbol."""
     from ibkrtool.data.sources import exchange_bounds

@@ -11,9 +11,25 @@ from ibkrtool.app.workspace import Workspace
 from ibkrtool.errors import IbkrToolError, InputError
 from ibkrtool.model import BarSize, Instrument
 from ibkrtool.model.when import When
+from ibkrtool.strategies import parse_param_args
+from ibkrtool.strategies.output import write_positions_csv
+from ibkrtool.strategies.r_engine import REngineError
+
+__all__ = ["REngineError", "StrategyReport", "StrategyRequest", "StrategyRun", "list_strategies_table",
+           "parse_param_args", "run_strategy", "write_positions_csv", "write_trades_csv"]
 
 if TYPE_CHECKING:
     import pandas as pd
+
+def list_strategies_table() -> list[dict[str, str]]:
+    """Every registered strategy with its parameters and defaults, as rows for ``strategy --list``."""
+    from ibkrtool.strategies import list_strategies, param_fields
+
+    rows = []
+    for strat in list_strategies():
+        params = ", ".join(f"{n}={str(v).lower() if isinstance(v, bool) else v}" for n, _, v in param_fields(strat))
+        rows.append({"strategy": strat.name, "parameters (defaults)": params, "description": strat.description})
+    return rows
 
 
 @dataclass(frozen=True)

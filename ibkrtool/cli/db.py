@@ -133,9 +133,8 @@ def export_bars(
     """
     import sys
 
-    from ibkrtool.app.db import ExportRequest, export_bars
+    from ibkrtool.app.db import ExportRequest, export_bars, write_bars_csv
     from ibkrtool.model import BarSize, Instrument
-    from ibkrtool.store.csvio import write_bars_csv
 
     name = o.one_symbol(symbol, "db export bars")
     if name is None or bar_size is None:

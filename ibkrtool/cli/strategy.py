@@ -56,10 +56,9 @@ def strategy(
                                "the database).", show_default=False),
     as_json: o.Json = False,
 ) -> None:
-    from ibkrtool.app.strategy import StrategyRequest
+    from ibkrtool.app.strategy import StrategyRequest, parse_param_args
     from ibkrtool.model import BarSize, Instrument
     from ibkrtool.model.when import zone_named
-    from ibkrtool.strategies import parse_param_args
 
     if list_all:
         _list()
@@ -90,8 +89,7 @@ def strategy(
 
 
 def _run(ws: Workspace, request: StrategyRequest) -> StrategyReport:
-    from ibkrtool.app.strategy import run_strategy
-    from ibkrtool.strategies.r_engine import REngineError
+    from ibkrtool.app.strategy import REngineError, run_strategy
 
     try:
         return run_strategy(ws, request)
@@ -103,8 +101,7 @@ def _run(ws: Workspace, request: StrategyRequest) -> StrategyReport:
 def _write(report: StrategyReport, output: str | None, trades: str | None) -> None:
     import sys
 
-    from ibkrtool.app.strategy import write_trades_csv
-    from ibkrtool.strategies.output import write_positions_csv
+    from ibkrtool.app.strategy import write_positions_csv, write_trades_csv
 
     for run in report.runs:
         if output is not None:
@@ -128,10 +125,6 @@ def _rows(r: StrategyRun) -> list[dict[str, str]]:
 
 
 def _list() -> None:
-    from ibkrtool.strategies import list_strategies, param_fields
+    from ibkrtool.app.strategy import list_strategies_table
 
-    rows = []
-    for strat in list_strategies():
-        params = ", ".join(f"{n}={str(v).lower() if isinstance(v, bool) else v}" for n, _, v in param_fields(strat))
-        rows.append({"strategy": strat.name, "parameters (defaults)": params, "description": strat.description})
-    render.table(rows, ["strategy", "parameters (defaults)", "description"])
+    render.table(list_strategies_table(), ["strategy", "parameters (defaults)", "description"])

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 UTC = timezone.utc
 ONE_S, FIVE_S = timedelta(seconds=1), timedelta(seconds=5)
 Row = tuple[datetime, float, float, float, float, float, float, float]
+Batch = tuple["Stream", str, list[Row]]
 
 
 # ---------------------------------------------------------------- pure: ticks → 1-second bars
@@ -155,7 +156,6 @@ class CollectOptions:
     duration_s: float | None = None
     until: datetime | None = None
     rth: bool = False
-    csv_path: str | None = None
     flush_s: float = 0.5
     pacing_scale: float = 1.0
     reconnect_backoff_s: float = 0.5
@@ -164,20 +164,48 @@ class CollectOptions:
 
 @dataclass
 class CollectReport:
+    """Bars written (live and repaired; ``symbols``: per instrument), outages, repairs, and why the run ended:
+    ``duration``, ``until``, ``stop`` (the stop event was set: Ctrl-C, SIGTERM or the caller) or ``output closed``
+    (the reader of the CSV pipe went away)."""
+
     bars_5s: int = 0
     bars_1s: int = 0
     outages: list[dict[str, str]] = field(default_factory=list)
     repairs: list[dict[str, str | int]] = field(default_factory=list)
     elapsed_s: float = 0.0
+    symbols: list[dict[str, str | int]] = field(default_factory=list)
+    stopped_by: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
-# ---------------------------------------------------------------- running
+class CsvBars:
+    """Every bar written, appended to a CSV stream (``symbol,bar_size,ts,…``; the header first when ``header``)
+    and flushed after each batch, so a reader of a pipe sees bars as they come. When the reader of a pipe goes
+    away (``| head``), ``closed`` becomes true and the collector stops cleanly (``stopped_by`` ``output closed``)."""
+
+    def __init__(self, out: TextIO, header: bool = True) -> None:
+        self.out, self.header = out, header
+        self.closed = False
+
+    def write(self, batches: Sequence[Batch]) -> None:
+        if self.closed:
+            return
+        writer = csv.writer(self.out, lineterminator="\n")
+        try:
+            if self.header:
+                writer.writerow(["symbol", "bar_size", "ts", *BAR_COLUMNS])
+                self.header = False
+            for s, size, rows in batches:
+                for ts, *values in sorted(rows):
+                    writer.writerow([s.instrument.display, size, ts.isoformat(),
+                                     *("" if math.isnan(v) else v for v in values)])
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed = True
 
 
-Batch = tuple[Stream, str, list[Row]]
 
 
 class Collector:
@@ -185,39 +213,58 @@ class Collector:
     gateway's one loop), resubscribe and repair the gap from history."""
 
     def __init__(self, gateway: Gateway, engine: Engine, options: CollectOptions, stop: asyncio.Event,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, csv_out: CsvBars | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.gateway, self.engine, self.options, self.stop = gateway, engine, options, stop
-        self.clock = clock
+        self.clock, self.now = clock, now
         self.report = CollectReport()
         self.streams: list[Stream] = []
         gateway.use_ledger(engine, options.pacing_scale)  # gap repairs share the pacing budget with backfills
-        self._csv_new = options.csv_path is not None and not Path(options.csv_path).exists()
+        self.csv_out = csv_out
         self._started = 0.0
+        self._counts: dict[str, dict[str, int]] = {}
 
-    async def run(self) -> CollectReport:
-        """Capture until the duration/deadline passes or ``stop`` is set. Raises ``IbRefused`` for an unknown
-        symbol, ``GatewayError`` when reconnecting failed for good, ``StoreError``."""
+    async def run(self, on_ready: Callable[[], None] | None = None) -> CollectReport:
+        """Capture until the duration/deadline passes or ``stop`` is set; ``on_ready`` is called once every
+        instrument is qualified, just before the streams start. Raises ``IbRefused`` for an unknown symbol,
+        ``GatewayError`` when reconnecting failed for good, ``StoreError``."""
         self._started = self.clock()
         for spec in dict.fromkeys(self.options.symbols):
             inst = Instrument.parse(spec)
             contract = await self.gateway.qualify(inst, self.engine)
             what = "MIDPOINT" if inst.is_forex else "TRADES"
             self.streams.append(Stream(inst, contract, what, SecondBars(trades=not inst.is_forex)))
+            self._counts[inst.display] = {"5s": 0, "1s": 0}
+        if on_ready is not None:
+            on_ready()
         policy = ReconnectPolicy(self.options.reconnect_backoff_s, self.options.max_backoff_s)
-        while not self._finished():
-            await self._session()
-            if self._finished() or not await self.gateway.reconnect(self._finished, policy=policy):
-                break
-        self.report.elapsed_s = self.clock() - self._started
+        try:
+            while not self._finished():
+                await self._session()
+                if self._finished() or not await self.gateway.reconnect(self._finished, policy=policy):
+                    break
+        finally:
+            self.report.elapsed_s = self.clock() - self._started
+            self.report.stopped_by = self._stop_reason()
+            self.report.symbols = [{"symbol": s.instrument.display, "conid": s.contract.conid,
+                                    "what_to_show": s.what_to_show, "bars_5s": self._counts[s.instrument.display]["5s"],
+                                    "bars_1s": self._counts[s.instrument.display]["1s"]} for s in self.streams]
         return self.report
 
-    def _finished(self) -> bool:
+    def _stop_reason(self) -> str | None:
         o = self.options
         if self.stop.is_set():
-            return True
+            return "stop"
+        if self.csv_out is not None and self.csv_out.closed:
+            return "output closed"
         if o.duration_s is not None and self.clock() - self._started >= o.duration_s:
-            return True
-        return o.until is not None and datetime.now(UTC) >= o.until
+            return "duration"
+        if o.until is not None and self.now() >= o.until:
+            return "until"
+        return None
+
+    def _finished(self) -> bool:
+        return self._stop_reason() is not None
 
     async def _session(self) -> None:
         """Subscribe and write until finished or the connection is lost."""
@@ -278,26 +325,19 @@ class Collector:
         with self.engine.begin() as conn:
             for s, size, rows in batches:
                 write_bars(conn, s.contract.conid, size, s.what_to_show, rows_frame(rows))
-        self._append_csv(batches)
-        for _s, size, rows in batches:
-            if size == "5s":
-                self.report.bars_5s += len(rows)
-            else:
-                self.report.bars_1s += len(rows)
+        for s, size, rows in batches:
+            self._count(s, size, len(rows))
+        if self.csv_out is not None:
+            self.csv_out.write(batches)
+        for _s, _size, rows in batches:
             rows.clear()
 
-    def _append_csv(self, batches: Sequence[Batch]) -> None:
-        if self.options.csv_path is None:
-            return
-        with open(self.options.csv_path, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if self._csv_new:
-                writer.writerow(["symbol", "bar_size", "ts", *BAR_COLUMNS])
-                self._csv_new = False
-            for s, size, rows in batches:
-                for ts, *values in sorted(rows):
-                    writer.writerow([s.instrument.display, size, ts.isoformat(), *("" if math.isnan(v) else v
-                                                                                   for v in values)])
+    def _count(self, s: Stream, size: str, bars: int) -> None:
+        if size == "5s":
+            self.report.bars_5s += bars
+        else:
+            self.report.bars_1s += bars
+        self._counts[s.instrument.display][size] += bars
 
     async def _repair(self, s: Stream) -> None:
         for size, start_attr, end_attr in (("5s", "gap5_start", "repair5_end"), ("1s", "gap1_start", "repair1_end")):
@@ -308,6 +348,10 @@ class Collector:
             write_bars(self.engine, s.contract.conid, size, s.what_to_show, frame)
             setattr(s, start_attr, None)
             setattr(s, end_attr, None)
+            self._count(s, size, len(frame))
+            if self.csv_out is not None and len(frame):
+                rows = [(ts.to_pydatetime(), *values) for ts, *values in frame[list(BAR_COLUMNS)].itertuples()]
+                self.csv_out.write([(s, size, rows)])
             log.warning("repaired %s %s bars [%s, %s): %d bars from history", s.instrument.display, size,
                         lo.isoformat(), hi.isoformat(), len(frame))
             self.report.repairs.append({"symbol": s.instrument.display, "bar_size": size, "start": lo.isoformat(),
@@ -318,11 +362,15 @@ class Collector:
 
 
 async def run_collect(gateway: Gateway, engine: Engine, options: CollectOptions,
-                      stop: asyncio.Event | None = None) -> CollectReport:
-    """Collect through ``gateway`` until the options say stop (or ``stop`` is set). See ``Collector.run`` for
-    errors; raises ``InputError`` without symbols or a way to stop."""
+                      stop: asyncio.Event | None = None, csv_out: CsvBars | None = None,
+                      now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                      on_ready: Callable[[], None] | None = None) -> CollectReport:
+    """Collect through ``gateway`` until the options say stop (or ``stop`` is set), appending every bar written
+    to ``csv_out`` too; ``now`` is the clock ``options.until`` is read on. See ``Collector.run`` for errors and
+    ``on_ready``; raises ``InputError`` without symbols or a way to stop."""
     if not options.symbols:
         raise InputError("no symbol given: use --symbol SPY (repeatable)")
     if options.duration_s is None and options.until is None and stop is None:
         raise InputError("give --duration or --until (or stop with Ctrl-C)")
-    return await Collector(gateway, engine, options, stop or asyncio.Event()).run()
+    collector = Collector(gateway, engine, options, stop or asyncio.Event(), csv_out=csv_out, now=now)
+    return await collector.run(on_ready)

@@ -33,10 +33,13 @@ class LoadedBars:
 
 def exchange_bounds(instrument: Instrument | None, start: When | None, end: When | None
                     ) -> tuple[datetime | None, datetime | None]:
-    """``[start, end)`` in UTC; dates are trading days in the instrument's exchange zone (New York without one)."""
-    from ibkrtool.calendars import NEW_YORK, exchange_zone
+    """``[start, end)`` in UTC; dates are trading days in the instrument's exchange zone (New York without one):
+    a stock's day is its calendar day there, a currency pair's the session that closes at 17:00 New York."""
+    from ibkrtool.calendars import FOREX_ROLL, NEW_YORK, exchange_zone
 
-    return bounds(start, end, exchange_zone(instrument) if instrument is not None else NEW_YORK)
+    if instrument is None:
+        return bounds(start, end, NEW_YORK)
+    return bounds(start, end, exchange_zone(instrument), FOREX_ROLL if instrument.is_forex else None)
 
 
 def load_from_store(engine: Engine, instrument: Instrument, bar_size: str, what_to_show: str,

@@ -1,6 +1,6 @@
 """Every decision of the live trader — bar, indicators, signal, order, fill, skip — as one record, sent to the
-log (stderr via the CLI's logging) and appended to a decisions CSV (``--decisions FILE``) flushed per row, so a
-``kill -9`` loses nothing already decided.
+log (stderr via the CLI's logging) and appended to a decisions CSV (``--decisions FILE``; ``-`` writes stdout)
+flushed per row, so a ``kill -9`` loses nothing already decided.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,16 +42,19 @@ class Decision:
 
 
 class DecisionLog:
-    """Collects decisions in memory (``records``), logs each one, and appends it to ``path`` when given."""
+    """Collects decisions in memory (``records``), logs each one, and appends it to ``path`` when given (``-``:
+    stdout, header first)."""
 
     def __init__(self, path: str | None = None, sink: Callable[[Decision], None] | None = None) -> None:
         self.records: list[Decision] = []
         self.sink = sink  # e.g. the database writer, set by the trader once it knows its run id
         self._handle: IO[str] | None = None
         self._writer: csv.DictWriter[str] | None = None
+        self._owned = path != "-"
         if path:
-            new = not _has_content(path)
-            self._handle = open(path, "a", newline="")  # noqa: SIM115 - kept open for the trader's lifetime
+            new = path == "-" or not _has_content(path)
+            # kept open for the trader's lifetime
+            self._handle = sys.stdout if path == "-" else open(path, "a", newline="")  # noqa: SIM115
             self._writer = csv.DictWriter(self._handle, fieldnames=DECISION_COLUMNS, lineterminator="\n")
             if new:
                 self._writer.writeheader()
@@ -71,7 +75,10 @@ class DecisionLog:
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
+            if self._owned:
+                self._handle.close()
+            else:
+                self._handle.flush()
             self._handle = None
 
 

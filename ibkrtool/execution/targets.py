@@ -8,15 +8,18 @@ Two CSV formats are read (the header tells which):
   ``side,entry_time,entry_price,exit_time,exit_price,bars_held,reason`` — each row becomes a target of +1/-1 at
   its entry bar and 0 at its exit bar (a reversal, exit time == next entry time, goes straight to the new side).
 
-Times: ISO 8601; without a zone they are read as UTC.
+Times: ISO 8601 with a zone (``…Z``, ``…-05:00``); times written without one need ``tz`` (``--tz``, the zone
+the file was written in) and are refused without it, as every file the tool reads (``model.when``).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,9 @@ import pandas as pd
 from ibkrtool.errors import InputError
 
 ROUND_TRIP_COLUMNS = {"side", "entry_time", "exit_time"}
+# A time of day followed by a zone: Z, +01, -05:00, +0530 (a bare date's "-04" is no zone).
+_DATE_FIRST = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+_ZONED = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d*)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,26 @@ class Targets:
         return len(self.ts)
 
 
-def _utc_times(values: pd.Series, column: str) -> pd.DatetimeIndex:
+def _utc_times(values: pd.Series, column: str, tz: ZoneInfo | None = None) -> pd.DatetimeIndex:
+    """UTC instants of ``values`` (empty cells: NaT); zone-less ones are read in ``tz``, refused without it."""
+    text = values.fillna("").astype(str).str.strip()
+    naive = text.str.match(_DATE_FIRST) & ~text.str.contains(_ZONED)
+    if naive.any() and tz is None:
+        raise InputError(f"positions CSV: column {column!r} has no time zone ({text[naive].iloc[0]!r}); pass --tz "
+                         "ZONE (the zone the file was written in, e.g. America/New_York) or write times with an "
+                         "offset (2024-03-04T14:30:00Z)")
     try:
-        stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+        stamps = pd.Series(pd.to_datetime(text.where(~naive & (text != "")), utc=True, format="ISO8601"),
+                           index=text.index)
+        local = pd.to_datetime(text[naive], format="ISO8601")
     except (ValueError, TypeError):
         raise InputError(f"positions CSV: column {column!r} holds values that are not ISO 8601 times") from None
+    if tz is not None and naive.any():
+        local = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        if local.isna().any():
+            raise InputError(f"positions CSV: column {column!r} {text[naive][local.isna()].iloc[0]!r} does not "
+                             f"exist or is ambiguous in {tz.key} (daylight-saving change); write it with an offset")
+        stamps[naive] = local.dt.tz_convert("UTC")
     return pd.DatetimeIndex(stamps)
 
 
@@ -61,8 +82,9 @@ def from_frame(frame: pd.DataFrame) -> Targets:
     return Targets([t.to_pydatetime() for t in frame.index], frame["position"].to_numpy(np.float64), reasons, close)
 
 
-def read_positions_csv(source: str | IO[str]) -> Targets:
-    """Read either positions CSV format (see module doc); ``-`` is stdin. Raises ``InputError`` on a bad file."""
+def read_positions_csv(source: str | IO[str], tz: ZoneInfo | None = None) -> Targets:
+    """Read either positions CSV format (see module doc); ``-`` is stdin; ``tz`` is the zone of times written
+    without one. Raises ``InputError`` on a bad file, or zone-less times without ``tz``."""
     try:
         raw = pd.read_csv(sys.stdin if source == "-" else source, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -70,9 +92,9 @@ def read_positions_csv(source: str | IO[str]) -> Targets:
     columns = {c.strip().lower() for c in raw.columns}
     raw.columns = [c.strip().lower() for c in raw.columns]
     if columns >= ROUND_TRIP_COLUMNS:
-        return _from_round_trips(raw)
+        return _from_round_trips(raw, tz)
     if {"ts", "position"} <= columns:
-        return _from_per_bar(raw)
+        return _from_per_bar(raw, tz)
     raise InputError("positions CSV needs columns ts,position[,signal] (strategy -o) or "
                      "side,entry_time,entry_price,exit_time,exit_price,bars_held,reason (strategy --trades)")
 
@@ -84,8 +106,8 @@ def _numbers(values: pd.Series, column: str) -> np.ndarray:
     return out
 
 
-def _from_per_bar(raw: pd.DataFrame) -> Targets:
-    index = _utc_times(raw["ts"], "ts")
+def _from_per_bar(raw: pd.DataFrame, tz: ZoneInfo | None) -> Targets:
+    index = _utc_times(raw["ts"], "ts", tz)
     frame = pd.DataFrame({"position": _numbers(raw["position"], "position")}, index=index)
     if "signal" in raw.columns:
         frame["signal"] = raw["signal"].to_numpy()
@@ -96,10 +118,9 @@ def _from_per_bar(raw: pd.DataFrame) -> Targets:
     return from_frame(frame)
 
 
-def _from_round_trips(raw: pd.DataFrame) -> Targets:
+def _from_round_trips(raw: pd.DataFrame, tz: ZoneInfo | None) -> Targets:
     events: dict[pd.Timestamp, tuple[float, str | None, float]] = {}
-    entries, exits = _utc_times(raw["entry_time"], "entry_time"), _utc_times(raw["exit_time"].replace("", None),
-                                                                             "exit_time")
+    entries, exits = _utc_times(raw["entry_time"], "entry_time", tz), _utc_times(raw["exit_time"], "exit_time", tz)
     entry_px = _numbers(raw.get("entry_price", pd.Series([""] * len(raw))), "entry_price")
     exit_px = _numbers(raw.get("exit_price", pd.Series([""] * len(raw))), "exit_price")
     for k, side in enumerate(raw["side"].str.strip().str.lower()):

@@ -67,28 +67,35 @@ class When:
         """``parse`` for an option that may be absent."""
         return None if text is None or not text.strip() else cls.parse(text, option, tz)
 
-    def start_in(self, zone: ZoneInfo) -> datetime:
-        """As a start: midnight of the day in ``zone`` (UTC), or the instant itself."""
+    def start_in(self, zone: ZoneInfo, roll: time | None = None) -> datetime:
+        """As a start: when the trading day begins in ``zone`` (UTC) — midnight, or the ``roll`` time of the day
+        before for markets whose day starts the evening before (forex: 17:00 New York) —, or the instant itself."""
         if self.instant is not None:
             return self.instant
         assert self.day is not None
+        if roll is not None:
+            return datetime.combine(self.day - timedelta(days=1), roll, zone).astimezone(UTC)
         return datetime.combine(self.day, time(0), zone).astimezone(UTC)
 
-    def end_in(self, zone: ZoneInfo) -> datetime:
-        """As an (exclusive) end: the midnight after the day in ``zone`` (the day is inclusive), or the instant."""
+    def end_in(self, zone: ZoneInfo, roll: time | None = None) -> datetime:
+        """As an (exclusive) end: when the trading day ends (the day is inclusive), or the instant itself."""
         if self.instant is not None:
             return self.instant
         assert self.day is not None
+        if roll is not None:
+            return datetime.combine(self.day, roll, zone).astimezone(UTC)
         return datetime.combine(self.day + timedelta(days=1), time(0), zone).astimezone(UTC)
 
     def __str__(self) -> str:
         return self.text
 
 
-def bounds(start: When | None, end: When | None, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
-    """``[start, end)`` in UTC for an instrument whose exchange is in ``zone``; ``InputError`` when inverted."""
-    lo = start.start_in(zone) if start is not None else None
-    hi = end.end_in(zone) if end is not None else None
+def bounds(start: When | None, end: When | None, zone: ZoneInfo, roll: time | None = None
+           ) -> tuple[datetime | None, datetime | None]:
+    """``[start, end)`` in UTC for an instrument whose exchange is in ``zone`` (and whose trading day starts at
+    ``roll`` the evening before, if it does); ``InputError`` when inverted."""
+    lo = start.start_in(zone, roll) if start is not None else None
+    hi = end.end_in(zone, roll) if end is not None else None
     if lo is not None and hi is not None and lo >= hi:
         raise InputError(f"--start {start} is not before --end {end}")
     return lo, hi

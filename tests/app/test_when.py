@@ -48,3 +48,15 @@ def test_unknown_zone_and_inverted_bounds_are_refused() -> None:
         bounds(When.parse("2026-03-03", "--start"), When.parse("2026-03-02", "--end"), NY)
     lo, hi = bounds(When.parse("2026-03-02", "--start"), When.parse("2026-03-02", "--end"), NY)
     assert hi is not None and lo is not None and (hi - lo).total_seconds() == 86400
+
+
+def test_a_forex_trading_day_is_the_session_closing_at_17_new_york() -> None:
+    from ibkrtool.data.sources import exchange_bounds
+    from ibkrtool.model import Instrument
+
+    day = When.parse("2026-11-16", "--start")
+    lo, hi = exchange_bounds(Instrument.parse("EUR.USD"), day, When.parse("2026-11-20", "--end"))
+    assert lo == datetime(2026, 11, 15, 22, 0, tzinfo=timezone.utc)  # Sunday 17:00 New York
+    assert hi == datetime(2026, 11, 20, 22, 0, tzinfo=timezone.utc)  # Friday 17:00 New York
+    stock_lo, _ = exchange_bounds(Instrument.parse("SPY"), day, None)
+    assert stock_lo == datetime(2026, 11, 16, 5, 0, tzinfo=timezone.utc)

@@ -33,7 +33,7 @@ HELP_ENV = {"COLUMNS": str(WIDTH), "TERM": "dumb", "NO_COLOR": "1"}
 SENTENCE_END = (".", ":", "!", "?", " \\")
 EXAMPLE = ("ibkrtool ", "$ ")
 # Command modules whose help has no examples yet (their owners add them); the test of examples is xfail for them.
-AWAITING_EXAMPLES = {"collect"}
+AWAITING_EXAMPLES: set[str] = set()
 
 
 def _paths() -> list[list[str]]:

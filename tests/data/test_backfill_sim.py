@@ -90,9 +90,7 @@ def test_dry_run_plans_without_requesting(sim_gateway, sqlite_url) -> None:
     ("args", "fragment"),
     [
         (["--start", "2026-11-19", "--end", "2026-11-18"], "must be before"),
-        (["--start", "2030-01-02", "--end", "2030-01-03"], "future"),
         (["--bar-size", "7m"], "allowed: 1s, 5s"),
-        (["--bar-size", "1s", "--start", "2025-01-02", "--end", "2025-01-03"], "6 months"),
         (["--start", "2026-11-19T10:00"], "no time zone"),
     ],
 )
@@ -100,6 +98,23 @@ def test_bad_input_exits_3_before_any_request(sqlite_url, args: list[str], fragm
     result = runner.invoke(app, ["--db", sqlite_url, "--ib-port", "1", "backfill", "--symbol", "SPY", *args])
     assert result.exit_code == 3, result.output
     assert fragment in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--start", "2026-11-23", "--end", "2026-11-24"], "future"),  # the sim's clock is 2026-11-20
+        (["--start", "2030-01-02", "--end", "2030-01-03"], "future"),
+        (["--bar-size", "1s", "--start", "2025-01-02", "--end", "2025-01-03"], "6 months"),
+    ],
+)
+def test_ranges_are_judged_on_the_gateway_clock_before_any_request(sim_gateway, sqlite_url, args: list[str],
+                                                                   fragment: str) -> None:
+    result = runner.invoke(app, ["--db", sqlite_url, "--ib-port", str(sim_gateway.port), "backfill", "--symbol",
+                                 "SPY", *args])
+    assert result.exit_code == 3, result.output
+    assert fragment in result.output
+    assert sim_gateway.stats["reqHistoricalData"] == 0
 
 
 def _coverage_rows(url: str) -> int:

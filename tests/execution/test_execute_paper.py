@@ -45,7 +45,7 @@ def test_paper_execute_fills_records_commissions_and_rerun_places_nothing(sim_ga
     again = execute(sim_gateway, sqlite_url, *args)
     assert again.exit_code == 0, again.output
     assert again.stderr.count(": already placed") == 3
-    assert list(csv.DictReader(io.StringIO(log.read_text()))) == []
+    assert list(csv.DictReader(io.StringIO(log.read_text()))) == rows  # appended: nothing new, the first run's kept
     # a fresh database still places nothing: IB's own executions (reqExecutions, by orderRef) are consulted
     fresh = execute(sim_gateway, sqlite_url.replace("ibkrtool-test.db", "other.db"), *args)
     assert fresh.exit_code == 0, fresh.output

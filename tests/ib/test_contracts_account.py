@@ -67,7 +67,7 @@ def test_account_summary_matches_the_sim_account(sim_gateway, sqlite_url) -> Non
     assert float(stored[("NetLiquidation", "USD")]) == row["net_liquidation"]
     assert stored[("AccountType", "")] == "INDIVIDUAL"
     csv_out = runner.invoke(app, ["--db", sqlite_url, "--ib-port", str(sim_gateway.port), "account-summary",
-                                  "--csv", "--no-store"])
+                                  "-o", "-", "--no-store"])
     assert csv_out.exit_code == 0
     assert csv_out.stdout.splitlines()[0].startswith("account,mode,account_type,currency,net_liquidation")
 

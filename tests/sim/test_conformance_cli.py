@@ -79,7 +79,7 @@ def test_cli_sim_replays_recorded_bars(tmp_path):
         price = 100.0 + i
         rows.append(f"2026-11-20T14:{30 + i:02d}:00Z,{price},{price + 0.5},{price - 0.5},{price + 0.25},{1000 + i}")
     csv.write_text("\n".join(rows) + "\n")
-    from ibkrtool.cli.sim import _load_replay
+    from ibkrtool.app.sim import load_replay as _load_replay
     from ibkrtool.sim.server import start_sim
 
     source = _load_replay(str(csv), None, "1m")  # symbol SPY from the file name

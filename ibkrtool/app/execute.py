@@ -1,0 +1,239 @@
+"""``execute``: a strategy run's target positions → orders, simulated on bars or sent through IB, never twice.
+
+Modes: ``simulate`` (the default: fills on bars by the backtest's rules, nothing reaches IB), ``paper`` (a paper
+account, id ``DU…``, is required) and ``live`` (real money: needs the confirmation and an order value cap). The
+money-safety rules live in ``execution.executor`` (``check_live_flags``, ``check_account``); this module applies
+them before anything is sent. Orders go out on a gateway opened with ``readonly=False``; the run is journalled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from ibkrtool.app.gateway import gateway_of
+from ibkrtool.app.workspace import Workspace
+from ibkrtool.errors import InputError
+from ibkrtool.model import BarSize, Instrument
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ibkrtool.execution.executor import ExecutePlan, ExecuteResult
+    from ibkrtool.execution.sources import RunTargets
+    from ibkrtool.model.order import Fill, OrderIntent
+
+MODES = ("simulate", "paper", "live")
+ON_REJECT = ("continue", "stop")
+
+OnAccount = Callable[[str, str, str], None]
+"""Called as ``(account, account_type, mode)`` once the account is checked, before any order is sent."""
+
+
+@dataclass(frozen=True)
+class ExecuteRequest:
+    """What to execute and how.
+
+    Targets: exactly one of ``run_id`` (a stored run), ``strategy`` (its latest stored run on ``instrument``) or
+    ``positions`` (a positions CSV path, ``-`` = stdin, for ``instrument``). ``quantity``: shares (base units) per
+    unit of target. ``bars``: a bars CSV for simulated fills instead of the store; ``tz``: the zone of times written
+    without one in ``positions`` and ``bars``. ``commission``: a commission spec (None: ib-forex for pairs, ib-fixed
+    otherwise). ``bar_size``: of the bars for simulated fills (None: the run's, 5m for a CSV).
+    """
+
+    run_id: str | None = None
+    strategy: str | None = None
+    positions: str | None = None
+    instrument: Instrument | None = None
+    quantity: float = 1.0
+    mode: str = "simulate"
+    real_money_confirmed: bool = False
+    max_order_value: float | None = None
+    fill: str = "next-open"
+    commission: str | None = None
+    bar_size: BarSize | None = None
+    bars: str | None = None
+    tz: ZoneInfo | None = None
+    latest: bool = False
+    on_reject: str = "continue"
+    account: str = ""
+    timeout_s: float = 30.0
+
+    def check(self) -> None:
+        """Refuse what cannot (or must not) run before the database or the gateway is touched (``InputError``)."""
+        from ibkrtool.execution.executor import check_live_flags
+
+        if self.mode not in MODES:
+            raise InputError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.on_reject not in ON_REJECT:
+            raise InputError("--on-reject must be continue or stop")
+        check_live_flags(self.mode, self.real_money_confirmed, self.max_order_value)
+        if sum(x is not None for x in (self.run_id, self.strategy, self.positions)) != 1:
+            raise InputError("give exactly one of --run ID, --strategy NAME --symbol S, --positions FILE")
+        if self.positions is not None and self.instrument is None:
+            raise InputError("--positions needs --symbol (the instrument the positions are for)")
+        if self.strategy is not None and self.instrument is None:
+            raise InputError("--strategy needs --symbol")
+        if self.positions == "-" and self.bars == "-":
+            raise InputError("--positions - and --bars - would both read stdin; give one of them as a file")
+
+    def journal_args(self) -> dict[str, Any]:
+        return {"run": self.run_id, "strategy": self.strategy, "positions": self.positions,
+                "symbol": self.instrument.display if self.instrument else None, "quantity": self.quantity,
+                "mode": self.mode, "max_order_value": self.max_order_value, "fill": self.fill,
+                "commission": self.commission, "bar_size": str(self.bar_size) if self.bar_size else None,
+                "bars": self.bars, "tz": self.tz.key if self.tz else None, "latest": self.latest,
+                "on_reject": self.on_reject, "account": self.account}
+
+
+@dataclass
+class ExecuteReport:
+    """What one ``execute`` did: every intent of the run, the order refs placed by THIS call (``sent``), those
+    already placed before (skipped), those skipped for another reason, IB's rejections and the fills."""
+
+    mode: str
+    account: str
+    run_id: str
+    symbol: str
+    account_type: str = ""
+    intents: list[OrderIntent] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    already_placed: list[OrderIntent] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (order ref or bar, reason)
+    rejected: list[tuple[OrderIntent, int | None, str]] = field(default_factory=list)  # (intent, IB code, text)
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def placed(self) -> int:
+        return len(self.sent)
+
+    @property
+    def commission(self) -> float:
+        return float(sum(f.commission for f in self.fills))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary (the counts of the human table: intents, placed, already_placed, rejected, fills and their
+        commission), then the details: refs placed and already placed, rejections, skips, and every fill."""
+        return {
+            "mode": self.mode, "account": self.account, "account_type": self.account_type or None,
+            "run_id": self.run_id, "symbol": self.symbol,
+            "intents": len(self.intents), "placed": self.placed, "already_placed": len(self.already_placed),
+            "rejected": len(self.rejected), "fills": len(self.fills), "commission": self.commission,
+            "placed_refs": list(self.sent), "already_placed_refs": [i.order_ref for i in self.already_placed],
+            "rejections": [{"order_ref": i.order_ref, "side": i.side.value, "quantity": i.quantity, "code": code,
+                            "reason": text} for i, code, text in self.rejected],
+            "skipped": [{"order_ref": ref, "reason": why} for ref, why in self.skipped],
+            "executions": [fill_dict(f) for f in self.fills],
+        }
+
+
+def fill_dict(fill: Fill) -> dict[str, Any]:
+    """One fill as JSON-plain data (time ISO 8601 UTC with Z)."""
+    return {"time": fill.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "symbol": fill.symbol, "side": fill.side.value,
+            "quantity": fill.quantity, "price": float(fill.price), "commission": float(fill.commission),
+            "order_ref": fill.order_ref, "mode": fill.mode, "exec_id": fill.exec_id}
+
+
+def execute(ws: Workspace, request: ExecuteRequest, on_account: OnAccount | None = None) -> ExecuteReport:
+    """Execute the run's targets in ``request.mode``; fills are recorded in the ``executions`` table.
+
+    Raises ``InputError`` (exit 3) for bad input or missing live flags, ``OrderRefused`` (exit 6) for an account
+    the mode may not trade in or a rejection under ``on_reject='stop'``, ``GatewayError`` (exit 4),
+    ``StoreError`` (exit 5).
+    """
+    request.check()
+    engine = ws.store(write=True)
+    src = _source(engine, request)
+    instrument = Instrument.parse(src.symbol)
+    plan = _plan(request, src, instrument)
+    bars = _bars(engine, src, request, instrument) if request.mode == "simulate" else None
+    with ws.journal("execute", request.journal_args()) as record:
+        if bars is not None:
+            from ibkrtool.execution.executor import execute_simulated
+
+            conid = src.conid if src.conid is not None else _placeholder(instrument)
+            result = execute_simulated(plan, bars, engine, conid)
+            account_type = ""
+        else:
+            result, account_type = ws.run_async(_through_ib(ws, request, plan, instrument, engine, on_account))
+        record.rows_written = len(result.fills)
+    return _report(result, src, instrument, account_type)
+
+
+def _source(engine: Any, request: ExecuteRequest) -> RunTargets:
+    from ibkrtool.execution.sources import RunTargets, latest_run_id, load_run_targets
+    from ibkrtool.execution.targets import read_positions_csv
+
+    if request.positions is not None:
+        assert request.instrument is not None
+        positions = request.positions
+        name = "stdin" if positions == "-" else positions.rsplit("/", 1)[-1]
+        instrument = request.instrument
+        return RunTargets(f"csv-{name}", instrument.display, str(request.bar_size or BarSize.parse("5m")),
+                          instrument.default_what_to_show, None, read_positions_csv(positions, request.tz))
+    run_id = request.run_id
+    if request.strategy is not None:
+        assert request.instrument is not None
+        run_id = latest_run_id(engine, request.strategy, request.instrument.display)
+    assert run_id is not None
+    return load_run_targets(engine, run_id)
+
+
+def _plan(request: ExecuteRequest, src: RunTargets, instrument: Instrument) -> ExecutePlan:
+    from ibkrtool.backtest.costs import parse_commission
+    from ibkrtool.execution.executor import ExecutePlan
+    from ibkrtool.execution.planner import FOREX_LOTS, STOCK_LOTS
+
+    commission = request.commission or ("ib-forex" if instrument.is_forex else "ib-fixed")
+    return ExecutePlan(
+        symbol=instrument.display, run_id=src.run_id, targets=src.targets, quantity=request.quantity,
+        mode=request.mode, lots=FOREX_LOTS if instrument.is_forex else STOCK_LOTS, fill=request.fill,
+        commission=parse_commission(commission, instrument.symbol, instrument.currency),
+        bar_s=BarSize.parse(src.bar_size).seconds, latest=request.latest, on_reject=request.on_reject,
+        max_order_value=request.max_order_value, timeout_s=request.timeout_s)
+
+
+def _placeholder(instrument: Instrument) -> int:
+    from ibkrtool.store.contracts import placeholder_conid
+
+    return placeholder_conid(instrument.display)
+
+
+def _bars(engine: Any, src: RunTargets, request: ExecuteRequest, instrument: Instrument) -> pd.DataFrame:
+    """Bars for simulated fills: the ``bars`` CSV (under the one time rule), else the stored series."""
+    if request.bars is not None:
+        from ibkrtool.data.sources import load_from_csv
+
+        return load_from_csv(request.bars, request.tz, None, None).bars
+    from ibkrtool.execution.sources import bars_for
+    from ibkrtool.store.contracts import find_contract
+
+    conid = src.conid
+    if conid is None:
+        found = find_contract(engine, instrument.display)
+        conid = int(found.conid) if found is not None else None
+    return bars_for(engine, conid, src.bar_size, src.what_to_show, src.targets)
+
+
+async def _through_ib(ws: Workspace, request: ExecuteRequest, plan: ExecutePlan, instrument: Instrument,
+                      engine: Any, on_account: OnAccount | None) -> tuple[ExecuteResult, str]:
+    from ibkrtool.execution.executor import check_account, execute_through_ib
+
+    async with gateway_of(ws, readonly=False) as gateway:
+        chosen = check_account(gateway.managed_accounts(), request.account, request.mode,
+                               request.real_money_confirmed)
+        account_type = await gateway.account_type(chosen) or ""
+        if on_account is not None:
+            on_account(chosen, account_type, request.mode)
+        contract = await gateway.qualify(instrument, engine)
+        result = await execute_through_ib(gateway, plan, contract, chosen, engine, instrument.default_what_to_show)
+        return result, account_type
+
+
+def _report(result: ExecuteResult, src: RunTargets, instrument: Instrument, account_type: str) -> ExecuteReport:
+    return ExecuteReport(mode=result.mode, account=result.account, run_id=src.run_id, symbol=instrument.display,
+                         account_type=account_type, intents=result.intents, sent=result.sent,
+                         already_placed=result.already_placed, skipped=result.skipped, rejected=result.rejected,
+                         fills=result.fills)
