@@ -4,7 +4,7 @@ from one run against ``python -c 'import <module>'`` baselines.
 Each figure is the best of ``--repeat`` runs of a fresh process (wall time), after one warm-up run.
 Goals: ``ibkrtool --help`` < 0.3 s; ``<cmd> --help`` < 0.3 s once command modules import heavy libraries
 (pandas, numpy, SQLAlchemy, ib_async, exchange_calendars, matplotlib) only inside function bodies; a command's
-start-up <= 1.2x ``python -c 'import <the third-party packages it really imported>'`` (its "needs" baseline).
+start-up <= 1.2x ``python -c 'import <the modules it really imported, ours included>'`` (its "needs" baseline).
 For each command the heavy packages its ``--help`` imported are listed (from ``python -X importtime``), so a
 module still importing them at top level is easy to spot.
 
@@ -44,7 +44,7 @@ def best_of(args: list[str], repeat: int) -> float:
 
 
 def imported_modules(args: list[str]) -> list[str]:
-    """Every third-party module (dotted) the ``ibkrtool`` invocation imported (python -X importtime)."""
+    """Every non-stdlib module (dotted) the ``ibkrtool`` invocation imported (python -X importtime)."""
     code = f"import sys; sys.argv = {['ibkrtool', *args]!r}; from ibkrtool.cli.main import run; run()"
     err = subprocess.run([PYTHON, "-X", "importtime", "-c", code], capture_output=True, text=True, env=ENV,
                          cwd=ROOT).stderr
@@ -60,14 +60,15 @@ def needs_code(modules: list[str]) -> str:
 
 
 def imported_packages(args: list[str]) -> list[str]:
-    """Top-level third-party packages the ``ibkrtool`` invocation imported (python -X importtime)."""
+    """Top-level non-stdlib packages the ``ibkrtool`` invocation imported, ibkrtool's own modules included: the
+    modules a command really uses are ours as well as its libraries' (python -X importtime)."""
     code = f"import sys; sys.argv = {['ibkrtool', *args]!r}; from ibkrtool.cli.main import run; run()"
     err = subprocess.run([PYTHON, "-X", "importtime", "-c", code], capture_output=True, text=True, env=ENV,
                          cwd=ROOT).stderr
     names = {m.group(1).strip().split(".")[0] for m in re.finditer(r"^import time:.*\|.*\| (.+)$", err, re.M)}
     stdlib = set(sys.stdlib_module_names) | {"sitecustomize", "usercustomize"}
     return sorted(n for n in names if n.isidentifier() and n not in stdlib and not n.startswith("_")
-                  and n != "ibkrtool" and _importable(n))
+                  and _importable(n))
 
 
 def _importable(name: str) -> bool:
@@ -116,7 +117,7 @@ def main() -> int:
         goals = ("<0.3s " if fast else "SLOW  ") + ("1.2x" if lean else "OVER")
         print(f"{' '.join(path):24s} {took:6.3f}s {needs:6.3f}s {took / needs:5.2f}x  {goals}  "
               f"{', '.join(heavy) or '-'}")
-    print(f"\n'needs' = python -c 'import <every third-party module the invocation imported>'; ratio = time / needs "
+    print(f"\n'needs' = python -c 'import <every non-stdlib module the invocation imported>'; ratio = time / needs "
           f"(goal <= {GOAL_RATIO}x)")
     print("goals missed: " + (", ".join(failures) if failures else "none"))
     return 0

@@ -13,9 +13,12 @@ from ibkrtool.app.account import AccountReport, AccountRequest, account_summary
 from ibkrtool.app.backfill import BackfillOutcome, BackfillRequest, backfill
 from ibkrtool.app.backtest import BacktestRequest, SweepRequest, backtest, sweep
 from ibkrtool.app.backtest_report import BacktestReport, SweepReport
+from ibkrtool.app.collect import CollectReport, CollectRequest, collect
 from ibkrtool.app.db import ExportRequest, ImportRequest, export_bars, import_bars
 from ibkrtool.app.db import init as init_db
 from ibkrtool.app.db import status as db_status
+from ibkrtool.app.execute import ExecuteReport, ExecuteRequest, execute
+from ibkrtool.app.live import LiveReport, LiveRequest, run_live
 from ibkrtool.app.resample import ResampleReport, ResampleRequest, resample
 from ibkrtool.app.strategy import StrategyReport, StrategyRequest, run_strategy
 from ibkrtool.app.workspace import Workspace
@@ -32,6 +35,10 @@ __all__ = [
     "BacktestReport",
     "BacktestRequest",
     "BarSize",
+    "CollectReport",
+    "CollectRequest",
+    "ExecuteReport",
+    "ExecuteRequest",
     "ExportRequest",
     "GatewayError",
     "IbRefused",
@@ -39,6 +46,8 @@ __all__ = [
     "ImportRequest",
     "InputError",
     "Instrument",
+    "LiveReport",
+    "LiveRequest",
     "ResampleReport",
     "ResampleRequest",
     "Settings",
@@ -52,11 +61,14 @@ __all__ = [
     "account_summary",
     "backfill",
     "backtest",
+    "collect",
     "db_status",
+    "execute",
     "export_bars",
     "import_bars",
     "init_db",
     "resample",
+    "run_live",
     "run_strategy",
     "sweep",
 ]

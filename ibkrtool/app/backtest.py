@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ibkrtool.app.backtest_report import BacktestReport, SweepReport, SymbolRun
+from ibkrtool.app.outcome import Failures
 from ibkrtool.backtest.costs import CommissionModel, Slippage, parse_commission, parse_slippage
 from ibkrtool.backtest.engine import FILL_MODES, BacktestConfig
 from ibkrtool.backtest.runner import Market, Report, backtest_strategy, run_record
 from ibkrtool.backtest.sizing import SizeRule, parse_size
 from ibkrtool.backtest.sweep import SORT_KEYS, SweepJob, params_for, parse_grid, ranking, run_sweep, sort_key
-from ibkrtool.errors import InputError
+from ibkrtool.errors import IbkrToolError, InputError
 from ibkrtool.model import BarSize, Instrument, WhatToShow
 from ibkrtool.model.when import When
 from ibkrtool.strategies import get_strategy, parse_param_args, parse_params
@@ -152,10 +153,20 @@ def backtest(ws: Workspace, request: BacktestRequest) -> BacktestReport:
     request.check()
     strategy = get_strategy(request.strategy)
     params = parse_params(strategy, request.params)
-    jobs = [_prepare(ws, request, instrument) for instrument in request.targets()]
+    failures = Failures()
+    jobs = []
+    for instrument in request.targets():  # a symbol without bars fails alone; the others are backtested
+        try:
+            jobs.append(_prepare(ws, request, instrument))
+        except IbkrToolError as exc:
+            if len(request.targets()) == 1:
+                raise
+            failures.add(instrument.display, exc)
+    if not jobs:
+        raise failures.items[0].error
     runs = [SymbolRun(backtest_strategy(loaded.bars, strategy, params, config, market, request.gaps, request.split),
                       loaded.bars) for loaded, market, config in jobs]
-    report = BacktestReport(runs)
+    report = BacktestReport(runs, failures=failures)
     if request.plot is not None:
         report.charts = write_plot(report, request.plot, request.plot_start, request.plot_end)
     if request.store:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from ibkrtool.app.outcome import Failures
 from ibkrtool.backtest.engine import BacktestConfig
 from ibkrtool.backtest.runner import Report
 from ibkrtool.backtest.stats import drawdown
@@ -72,6 +73,7 @@ class BacktestReport:
     runs: list[SymbolRun]
     journal_id: str | None = None
     charts: list[Path] = field(default_factory=list)
+    failures: Failures = field(default_factory=Failures)
 
     @property
     def run_ids(self) -> list[str | None]:

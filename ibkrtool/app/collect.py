@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ibkrtool.app.gateway import gateway_of
+from ibkrtool.app.outcome import Failures
 from ibkrtool.app.workspace import Workspace
-from ibkrtool.errors import InputError
+from ibkrtool.errors import IbkrToolError, InputError
 from ibkrtool.model import Instrument
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class CollectReport:
     elapsed_s: float = 0.0
     stopped_by: str | None = None
     output: str | None = None
+    failures: Failures = field(default_factory=Failures)
 
     @property
     def interrupted(self) -> bool:
@@ -85,17 +87,13 @@ class CollectReport:
     def as_dict(self) -> dict[str, Any]:
         return {"bars_5s": self.bars_5s, "bars_1s": self.bars_1s, "symbols": self.symbols, "outages": self.outages,
                 "repairs": self.repairs, "elapsed_s": self.elapsed_s, "stopped_by": self.stopped_by,
-                "output": self.output}
+                "output": self.output, "failures": [f.as_dict() for f in self.failures.items]}
 
     @classmethod
     def of(cls, capture: CaptureReport, output: str | None) -> CollectReport:
         return cls(bars_5s=capture.bars_5s, bars_1s=capture.bars_1s, symbols=list(capture.symbols),
                    outages=list(capture.outages), repairs=list(capture.repairs), elapsed_s=capture.elapsed_s,
                    stopped_by=capture.stopped_by, output=output)
-
-
-class _Stopped(KeyboardInterrupt):
-    """Raised inside the journal only, so that a run ended by the stop event is closed as ``interrupted``."""
 
 
 def collect(ws: Workspace, request: CollectRequest, stop: asyncio.Event | None = None,
@@ -117,14 +115,10 @@ def collect(ws: Workspace, request: CollectRequest, stop: asyncio.Event | None =
     report: CollectReport | None = None
     with _csv_sink(request.output) as sink:
         engine = ws.store(write=True)
-        try:
-            with ws.journal("collect", args) as record:
-                report = ws.run_async(_collect(ws, engine, request, stop, on_start, sink))
-                record.rows_written = report.bars_5s + report.bars_1s
-                if report.interrupted:
-                    raise _Stopped()
-        except _Stopped:
-            pass
+        with ws.journal("collect", args) as record:
+            report = ws.run_async(_collect(ws, engine, request, stop, on_start, sink))
+            record.rows_written = report.bars_5s + report.bars_1s
+            record.status = "interrupted" if report.interrupted else "ok"
     assert report is not None
     return report
 
@@ -135,16 +129,27 @@ async def _collect(ws: Workspace, engine: Any, request: CollectRequest, stop: as
 
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
-    options = CollectOptions(tuple(i.display for i in dict.fromkeys(request.instruments)), request.duration_s,
-                             request.until, request.rth, flush_s=request.flush_s, pacing_scale=request.pacing_scale)
 
     def ready() -> None:
         if on_start is not None:
             on_start(loop, stop)
 
     async with gateway_of(ws, readonly=True) as gateway:
+        failed, symbols = Failures(), []
+        for instrument in dict.fromkeys(request.instruments):  # a symbol IB does not know fails alone
+            try:
+                await gateway.qualify(instrument, engine)
+                symbols.append(instrument.display)
+            except IbkrToolError as exc:
+                failed.add(instrument.display, exc)
+        if not symbols:
+            raise failed.items[0].error
+        options = CollectOptions(tuple(symbols), request.duration_s, request.until, request.rth,
+                                 flush_s=request.flush_s, pacing_scale=request.pacing_scale)
         capture = await run_collect(gateway, engine, options, stop, csv_out=sink, now=ws.clock, on_ready=ready)
-    return CollectReport.of(capture, request.output)
+    report = CollectReport.of(capture, request.output)
+    report.failures = failed
+    return report
 
 
 @contextmanager

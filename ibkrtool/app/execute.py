@@ -16,7 +16,10 @@ from zoneinfo import ZoneInfo
 from ibkrtool.app.gateway import gateway_of
 from ibkrtool.app.workspace import Workspace
 from ibkrtool.errors import InputError
+from ibkrtool.execution.report import check_execution_log, write_execution_log
 from ibkrtool.model import BarSize, Instrument
+
+__all__ = ["ExecuteReport", "ExecuteRequest", "check_execution_log", "execute", "fill_dict", "write_execution_log"]
 
 if TYPE_CHECKING:
     import pandas as pd

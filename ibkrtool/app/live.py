@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ibkrtool.app.gateway import gateway_of
 from ibkrtool.app.workspace import Workspace
 from ibkrtool.errors import InputError
+from ibkrtool.execution.risk import parse_hours
 from ibkrtool.model import BarSize, Instrument
 from ibkrtool.model.when import When
+from ibkrtool.strategies import parse_param_args
+
+__all__ = ["LiveReport", "LiveRequest", "parse_hours", "parse_param_args", "run_live"]
 
 if TYPE_CHECKING:
     from ibkrtool.execution.decisions import Decision, DecisionLog

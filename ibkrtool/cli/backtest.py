@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ibkrtool.cli import render
-from ibkrtool.cli.options import BarSizeOpt, End, InputFile, Json, Start, Symbols, Tz, WhatToShowOpt, when, workspace
+from ibkrtool.cli.options import (
+    BarSizeOpt,
+    End,
+    InputFile,
+    Json,
+    Start,
+    Symbols,
+    Tz,
+    WhatToShowOpt,
+    usage,
+    when,
+    workspace,
+)
 
 if TYPE_CHECKING:
     from ibkrtool.app.backtest import BacktestReport, SweepReport
@@ -139,19 +151,18 @@ def backtest(
         _write_csv(report.equity_frame(), equity)
     if json_out:
         render.print_json(report.as_json())
+    report.failures.raise_if_any(len(request.targets()))
 
 
 def _check_outputs(grid: str | None, plot: str | None, trades: str | None, equity: str | None,
                    json_out: bool) -> bool:
     """Refuse outputs that cannot go together; whether stdout carries data (then tables go to stderr)."""
-    from ibkrtool.errors import InputError
-
     if grid is not None and (plot or trades or equity):
-        raise InputError("--plot, --trades and --equity describe one run; run the chosen combination without --grid")
+        raise usage("--plot, --trades and --equity describe one run; run the chosen combination without --grid")
     to_stdout = [name for name, on in (("--json", json_out), ("--trades -", trades == "-"),
                                        ("--equity -", equity == "-")) if on]
     if len(to_stdout) > 1:
-        raise InputError(f"{' and '.join(to_stdout)} would both write to stdout; send one of them to a file")
+        raise usage(f"{' and '.join(to_stdout)} would both write to stdout; send one of them to a file")
     return bool(to_stdout)
 
 

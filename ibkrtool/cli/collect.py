@@ -73,6 +73,7 @@ def collect(
     _render(report, as_json)
     if report.stopped_by == "output closed":
         raise BrokenPipeError("the reader of --output - went away")  # the shell exits 141, as after SIGPIPE
+    report.failures.raise_if_any(len(request.instruments))
 
 
 def _until(text: str | None, tz: str | None) -> datetime | None:

@@ -64,8 +64,7 @@ def execute(
     log_file: str = typer.Option(None, "--log", help="Append the fills to this execution log CSV; '-' writes stdout.", show_default=False),
     as_json: o.Json = False,
 ) -> None:
-    from ibkrtool.app.execute import ExecuteRequest, execute
-    from ibkrtool.execution.report import check_execution_log
+    from ibkrtool.app.execute import ExecuteRequest, check_execution_log, execute
     from ibkrtool.model import BarSize, Instrument
     from ibkrtool.model.when import zone_named
 
@@ -93,7 +92,7 @@ def execute(
 
 
 def _render(report: ExecuteReport, log_file: str | None, as_json: bool) -> None:
-    from ibkrtool.execution.report import write_execution_log
+    from ibkrtool.app.execute import write_execution_log
 
     if log_file is not None:
         write_execution_log(report.fills, log_file)

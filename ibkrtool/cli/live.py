@@ -64,11 +64,8 @@ def live(
 ) -> None:
     import logging
 
-    from ibkrtool.app.live import LiveRequest, run_live
-    from ibkrtool.execution.risk import parse_hours
+    from ibkrtool.app.live import LiveRequest, parse_hours, parse_param_args, run_live
     from ibkrtool.model import BarSize, Instrument
-    from ibkrtool.model.when import When, zone_named
-    from ibkrtool.strategies import parse_param_args
 
     chosen = o.one_symbol(symbol, "live")
     if chosen is None:
@@ -81,7 +78,7 @@ def live(
         max_position=max_position, max_order_value=max_order_value, max_orders_per_day=max_orders,
         max_daily_loss=max_loss, hours=parse_hours(hours), kill_file=kill_file, flatten_on_exit=flatten,
         duration_s=parse_duration(duration),
-        until=When.parse(until, "--until", zone_named(tz) if tz else None) if until else None,
+        until=o.when(until, "--until", tz),  # When.parse under the one time rule; a bare date is refused below
         live=live_account, real_money_confirmed=confirm_real, account=account, run_id=run_id, decisions=decisions)
     request.check()  # bad input: exit 3 before the database or the gateway is touched
     render.stdout_carries_data(as_json or decisions == "-")

@@ -41,10 +41,13 @@ def clean_args(args: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class RunRecord:
-    """Handle yielded by ``track_run``; set or add to ``rows_written`` as the command writes."""
+    """Handle yielded by ``track_run``; set or add to ``rows_written`` as the command writes. ``status`` is how a
+    block that ends without an error is recorded: ``ok``, or ``interrupted`` for a command that stopped early on
+    request (a collector told to stop) and still ends normally."""
 
     run_id: str
     rows_written: int = 0
+    status: str = "ok"
 
 
 @contextmanager
@@ -67,7 +70,7 @@ def track_run(engine: Engine, command: str, args: Mapping[str, Any]) -> Iterator
         _finish(engine, record, "failed", mask_url(message.splitlines()[0] if message else type(exc).__name__))
         raise
     else:
-        _finish(engine, record, "ok", None)
+        _finish(engine, record, record.status, None)
 
 
 def _finish(engine: Engine, record: RunRecord, status: str, error: str | None) -> None:

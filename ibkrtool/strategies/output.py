@@ -33,8 +33,12 @@ def positions_frame(bars: pd.DataFrame, result: StrategyResult) -> pd.DataFrame:
 
 
 def write_positions_csv(frame: pd.DataFrame, target: Any) -> int:
-    """Write a positions table as CSV (``ts`` ISO 8601 UTC with Z first; floats round-trip). Returns rows."""
+    """Write a positions table as CSV (``ts`` ISO 8601 UTC with Z first). Returns rows.
+
+    Floats keep 12 significant digits: indicator arithmetic leaves noise in the last bits (-78.00000000000864),
+    which a reader should not mistake for information; prices and positions are far inside 12 digits.
+    """
     out = frame.copy()
     out.insert(0, "ts", frame.index.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
-    out.to_csv(target, index=False, lineterminator="\n")  # pandas writes floats as repr: they read back exactly
+    out.to_csv(target, index=False, lineterminator="\n", float_format="%.12g")
     return len(out)

@@ -189,3 +189,24 @@ def test_a_killed_command_leaves_its_run_abandoned_not_running(tmp_path: Path) -
     assert _invoke(db)("db", "init").exit_code == 0
     (killed,) = [r for r in _runs(db) if r.command == "backfill"]
     assert killed.status == "abandoned" and killed.ended_at is not None and str(child.returncode) != killed.error
+
+
+def test_positions_csv_carries_no_float_noise() -> None:
+    import io
+
+    from ibkrtool.strategies.output import write_positions_csv
+
+    index = pd.date_range("2026-03-02 14:30", periods=2, freq="5min", tz="UTC")
+    frame = pd.DataFrame({"close": [470.01, 470.02], "position": [0.0, 1.0], "signal": [None, "entry"],
+                          "aroon_osc": [-78.00000000000864, 12.5]}, index=index)
+    out = io.StringIO()
+    write_positions_csv(frame, out)
+    assert out.getvalue().splitlines()[1:] == ["2026-03-02T14:30:00Z,470.01,0,,-78",
+                                               "2026-03-02T14:35:00Z,470.02,1,entry,12.5"]
+
+
+def test_backtest_of_several_symbols_keeps_the_ones_with_bars(two_symbols: Invoke) -> None:
+    result = two_symbols("backtest", "pivot-breakout", "-s", "SPY", "-s", "ZZZZ", "-s", "QQQ", "-b", "5m", "--json")
+    assert result.exit_code == 3
+    assert [run["symbol"] for run in json.loads(result.stdout)] == ["SPY", "QQQ"]
+    assert "1 of 3 symbols failed" in result.stderr and "ZZZZ" in result.stderr

@@ -172,7 +172,9 @@ def test_sigterm_stops_cleanly_exits_143_and_journals_interrupted(sim_factory, t
                 break
         assert seen and seen[0] == HEADER, seen
         proc.send_signal(signal.SIGTERM)
-        rest, err = proc.communicate(timeout=30)
+        rest = proc.stdout.read()  # through the file object: communicate() would skip the lines it buffered
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -187,3 +189,18 @@ def test_sigterm_stops_cleanly_exits_143_and_journals_interrupted(sim_factory, t
     assert len(one) == sum(r[1] == "1s" for r in rows) >= 1
     assert _runs(url) == [("collect", "interrupted", len(five) + len(one))]
     assert not (tmp_path / "-").exists()
+
+
+def test_an_unknown_symbol_fails_alone_and_the_others_are_collected(sim_factory, sqlite_url) -> None:
+    from typer.testing import CliRunner
+
+    from ibkrtool.cli.main import app
+
+    sim = sim_factory(speed=60)
+    result = CliRunner().invoke(app, ["--db", sqlite_url, "--ib-port", str(sim.port), "collect", "-s", "SPY", "-s",
+                                      "ZZZZ", "--duration", "2s", "--json"])
+    assert result.exit_code == 6, result.output
+    body = json.loads(result.stdout)
+    assert [s["symbol"] for s in body["symbols"]] == ["SPY"] and body["bars_5s"] > 0
+    assert [f["symbol"] for f in body["failures"]] == ["ZZZZ"]
+    assert "1 of 2 symbols failed" in result.stderr

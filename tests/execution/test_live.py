@@ -4,20 +4,24 @@ Runs stop on IB's clock (``until``), so the bars a test sees do not depend on th
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from ibkrtool.backtest.engine import BacktestConfig, run_backtest
 from ibkrtool.backtest.sizing import SizeRule
 from ibkrtool.execution.risk import RiskLimits
+from ibkrtool.store import tables
 from ibkrtool.store.bars import read_bars
 from ibkrtool.store.contracts import find_contract
+from ibkrtool.store.engine import open_engine
 from ibkrtool.store.executions import read_executions
 from ibkrtool.store.live_decisions import read_decisions
 from ibkrtool.strategies import get_strategy
-from tests.execution.live_helpers import SPEED, fast_config, sim_minutes, trade
+from tests.execution.live_helpers import FAST, SPEED, fast_config, sim_minutes, trade
 
 pytestmark = pytest.mark.timeout(90)
 FIVE_MIN = timedelta(minutes=5)
@@ -128,3 +132,84 @@ def test_live_trader_refuses_a_live_account(sim_factory, sqlite_url):
     gw = sim_factory(speed=SPEED, account="U1234567")
     with pytest.raises(OrderRefused, match="LIVE account"):
         trade(gw, sqlite_url, fast_config(until=sim_minutes(20)))
+
+
+# ---- the CLI through the front door (app.live): shared options, --until, --decisions, --json -----------------------
+
+
+def live_cli(*args: str, port: int = 1, db: str = "sqlite:///unused.db"):
+    from typer.testing import CliRunner
+
+    from ibkrtool.cli.main import app
+
+    return CliRunner().invoke(app, ["--db", db, "--ib-port", str(port), "--client-id", "11", "live", *args])
+
+
+def test_live_until_a_bare_date_is_refused(tmp_path):
+    result = live_cli("ema-aroon", "-s", "SPY", "--until", "2026-11-20", db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.exit_code == 3, result.output
+    assert "--until 2026-11-20 is a date; give an instant" in result.output and "T16:00:00" in result.output
+    assert not (tmp_path / "x.db").exists()  # refused before the database or the gateway was touched
+
+
+def test_live_until_without_a_zone_needs_tz(tmp_path):
+    result = live_cli("ema-aroon", "-s", "SPY", "--until", "2026-11-20T16:00:00", db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.exit_code == 3 and "--tz" in result.output
+
+
+def test_live_takes_one_symbol(tmp_path):
+    two = live_cli("ema-aroon", "-s", "SPY", "-s", "QQQ", "--duration", "1s", db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert two.exit_code == 3 and "live takes one --symbol, got 2 (SPY, QQQ)" in two.output
+    none = live_cli("ema-aroon", "--duration", "1s", db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert none.exit_code == 3 and "live needs --symbol" in none.output
+
+
+def test_live_json_summary_and_decisions_appended_across_runs(sim_factory, sqlite_url, tmp_path):
+    import csv
+    import json
+
+    gw = sim_factory(speed=SPEED)
+    decisions = tmp_path / "decisions.csv"
+    params = [arg for k, v in FAST.items() for arg in ("-p", f"{k}={v}")]
+
+    def run(until_minutes: float, *extra: str):
+        until = f"{sim_minutes(until_minutes):%Y-%m-%dT%H:%M:%SZ}"
+        return live_cli("ema-aroon", "-s", "SPY", "-b", "5m", "-n", "10", *params, "--until", until, "--duration",
+                        "40s", "--decisions", str(decisions), *extra, port=gw.port, db=sqlite_url)
+
+    first = run(15, "--json")
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)  # stdout holds the JSON alone; the table went to stderr
+    assert summary["run_id"] == "live-ema-aroon-SPY-5m" and summary["stopped"].startswith("reached --until")
+    assert "┃ item" in first.stderr
+    assert f"│ orders / fills      │ {summary['orders']} / {summary['fills']}" in first.stderr
+    with decisions.open() as handle:
+        before = list(csv.DictReader(handle))
+    assert before[0]["kind"] == "reconcile" and before[-1]["kind"] == "stop"
+    second = run(25)
+    assert second.exit_code == 0, second.output
+    assert "┃ item" in second.stdout  # without --json the table is the data on stdout
+    text = decisions.read_text()
+    assert text.count("time,bar,kind") == 1  # appended: one header, the first run's decisions kept
+    after = list(csv.DictReader(io.StringIO(text)))
+    assert after[: len(before)] == before and len(after) > len(before)
+    engine = open_engine(sqlite_url)
+    with engine.connect() as conn:
+        runs = conn.execute(sa.select(tables.runs.c.command, tables.runs.c.status)).all()
+    assert [tuple(r) for r in runs] == [("live", "ok"), ("live", "ok")]
+
+
+def test_live_decisions_dash_writes_stdout(sim_factory, sqlite_url):
+    import csv
+
+    gw = sim_factory(speed=SPEED)
+    params = [arg for k, v in FAST.items() for arg in ("-p", f"{k}={v}")]
+    until = f"{sim_minutes(10):%Y-%m-%dT%H:%M:%SZ}"
+    result = live_cli("ema-aroon", "-s", "SPY", *params, "--until", until, "--duration", "40s", "--decisions", "-",
+                      port=gw.port, db=sqlite_url)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[0]["kind"] == "reconcile" and rows[-1]["kind"] == "stop"
+    assert "┃ item" in result.stderr
+    both = live_cli("ema-aroon", "-s", "SPY", "--decisions", "-", "--json", port=gw.port, db=sqlite_url)
+    assert both.exit_code == 3 and "both write to stdout" in both.output
