@@ -9,13 +9,14 @@ them before anything is sent. Orders go out on a gateway opened with ``readonly=
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ibkrtool.app.gateway import gateway_of
 from ibkrtool.app.workspace import Workspace
 from ibkrtool.errors import InputError
+from ibkrtool.execution.executor import ExecuteResult
 from ibkrtool.execution.report import check_execution_log, write_execution_log
 from ibkrtool.model import BarSize, Instrument
 
@@ -24,9 +25,9 @@ __all__ = ["ExecuteReport", "ExecuteRequest", "check_execution_log", "execute", 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ibkrtool.execution.executor import ExecutePlan, ExecuteResult
+    from ibkrtool.execution.executor import ExecutePlan
     from ibkrtool.execution.sources import RunTargets
-    from ibkrtool.model.order import Fill, OrderIntent
+    from ibkrtool.model.order import Fill
 
 MODES = ("simulate", "paper", "live")
 ON_REJECT = ("continue", "stop")
@@ -92,25 +93,14 @@ class ExecuteRequest:
 
 
 @dataclass
-class ExecuteReport:
-    """What one ``execute`` did: every intent of the run, the order refs placed by THIS call (``sent``), those
-    already placed before (skipped), those skipped for another reason, IB's rejections and the fills."""
+class ExecuteReport(ExecuteResult):
+    """What one ``execute`` did (the executor's result: every intent of the run, the order refs placed by THIS call
+    in ``sent``, those already placed before, those skipped for another reason, IB's rejections and the fills), with
+    the run, instrument and account type it was for."""
 
-    mode: str
-    account: str
-    run_id: str
-    symbol: str
+    run_id: str = ""
+    symbol: str = ""
     account_type: str = ""
-    intents: list[OrderIntent] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
-    already_placed: list[OrderIntent] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (order ref or bar, reason)
-    rejected: list[tuple[OrderIntent, int | None, str]] = field(default_factory=list)  # (intent, IB code, text)
-    fills: list[Fill] = field(default_factory=list)
-
-    @property
-    def placed(self) -> int:
-        return len(self.sent)
 
     @property
     def commission(self) -> float:
@@ -236,7 +226,4 @@ async def _through_ib(ws: Workspace, request: ExecuteRequest, plan: ExecutePlan,
 
 
 def _report(result: ExecuteResult, src: RunTargets, instrument: Instrument, account_type: str) -> ExecuteReport:
-    return ExecuteReport(mode=result.mode, account=result.account, run_id=src.run_id, symbol=instrument.display,
-                         account_type=account_type, intents=result.intents, sent=result.sent,
-                         already_placed=result.already_placed, skipped=result.skipped, rejected=result.rejected,
-                         fills=result.fills)
+    return ExecuteReport(**vars(result), run_id=src.run_id, symbol=instrument.display, account_type=account_type)

@@ -75,3 +75,43 @@ def test_waiting_for_pacing_never_exceeds_the_wall_time(sim_gateway, sqlite_url)
     body = json.loads(result.stdout)
     assert body["requests_sent"] > 60  # more than one 10-minute window: the pacer had to wait
     assert 0 < body["waited_s"] <= body["elapsed_s"]
+
+
+def test_sigterm_mid_backfill_exits_143_keeps_whole_chunks_and_a_rerun_completes(sim_gateway, sqlite_url) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("ibkrtool")
+    if not script.exists():
+        pytest.skip("the ibkrtool console script is not installed beside this python")
+    args = [str(script), "--db", sqlite_url, "--ib-port", str(sim_gateway.port), "backfill", "-s", "SPY", "-b", "1s",
+            "--start", "2026-11-16", "--end", "2026-11-19", "--all-hours", "--pacing-scale", "0.01"]
+    assert runner.invoke(app, ["--db", sqlite_url, "db", "init"]).exit_code == 0
+    engine = open_engine(sqlite_url)
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 60
+    with engine.connect() as conn:  # wait until the first chunk is committed with its coverage row
+        while conn.execute(select(func.count()).select_from(tables.coverage)).scalar_one() == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, "backfill ended before storing a chunk"
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "error: terminated"
+    with engine.connect() as conn:
+        status = conn.execute(select(tables.runs.c.status).where(tables.runs.c.command == "backfill")).scalar_one()
+        covered = conn.execute(select(func.count()).select_from(tables.coverage)).scalar_one()
+    assert status == "interrupted" and covered > 0
+    again = _backfill(sqlite_url, sim_gateway.port, *args[args.index("-s"):][:-2], "--json")
+    assert again.exit_code == 0, again.output
+    from tests.data.test_backfill_sim import sim_bars
+
+    conid = find_contract(engine, "SPY").conid
+    lo, hi = datetime(2026, 11, 16, 9, 0, tzinfo=UTC), datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 04:00-20:00 NY
+    expected = sim_bars(sim_gateway, conid, "1 secs", lo, hi, "TRADES", False)
+    assert _bars(sqlite_url, "SPY") == len(expected) > 4 * 3600  # every bar of four sessions, once
+    engine.dispose()
