@@ -7,8 +7,6 @@ import typer
 from ibkrtool.cli import options as o
 from ibkrtool.cli import render
 
-ORDER = 20
-
 HELP = """Show each managed account's id, paper or live, net liquidation, cash, buying power, available funds, excess liquidity and gross position value, and store the snapshot in account_snapshots. The connection is read-only.
 
 Examples:

@@ -12,7 +12,6 @@ from ibkrtool.cli import render
 if TYPE_CHECKING:
     from ibkrtool.app.backfill import BackfillOutcome
 
-ORDER = 30
 
 HELP = """Fetch historical bars from TWS or IB Gateway and store them with their coverage; ranges already covered are skipped, so a rerun of a finished backfill sends no request.
 

@@ -28,7 +28,6 @@ from ibkrtool.cli.options import (
 if TYPE_CHECKING:
     from ibkrtool.app.backtest import BacktestReport, SweepReport
 
-ORDER = 60
 
 HELP = """Backtest STRATEGY on one or more symbols with Interactive Brokers' commissions.
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
     from ibkrtool.app.collect import CollectReport, CollectRequest, OnStart
 
-ORDER = 35
 
 HELP = """Stream 5-second bars (IB's real-time bars) and 1-second bars (built from tick-by-tick data) into the database, for several symbols on one read-only connection, until --duration has passed, --until is reached or Ctrl-C.
 

@@ -7,8 +7,6 @@ import typer
 from ibkrtool.cli import options as o
 from ibkrtool.cli import render
 
-ORDER = 10
-
 DB_HELP = """Create the database schema, show what is stored, import and export bars as CSV.
 
 The database is --db or IBKRTOOL_DB_URL: PostgreSQL (postgresql://user@host/db, schema ibkr_data) or an embedded SQLite file (sqlite:///path/to/ibkrtool.db; the default sqlite:///ibkrtool.db lies in the current folder, so give an absolute path to cron and Airflow). 'db init' is the one command that creates an SQLite file's folder; other commands refuse a folder that does not exist. Commands that write create or upgrade the schema themselves; commands that only read ask for 'db init' when it is missing.

@@ -12,7 +12,6 @@ from ibkrtool.cli import render
 if TYPE_CHECKING:
     from ibkrtool.app.live import LiveReport
 
-ORDER = 80
 
 HELP = """Trade strategy NAME live on --symbol through TWS/IB Gateway (--ib-port ...), paper account by default.
 

@@ -7,8 +7,6 @@ import typer
 from ibkrtool.cli import options as o
 from ibkrtool.cli import render
 
-ORDER = 40
-
 HELP = """Resample bars to a larger size: --to 5s, 1m, 5m, 15m, 1h, 1d or 1w, a whole multiple of the source size.
 
 Bars come from the database (--symbol, repeatable, with --bar-size and --start/--end) or from a bars CSV (--input FILE, '-' reads stdin; the source size is read off the data unless --bar-size is given). A CSV whose times carry no zone needs --tz.

@@ -9,8 +9,6 @@ import typer
 from ibkrtool.cli import options as o
 from ibkrtool.cli import render
 
-ORDER = 90
-
 
 def register(app: typer.Typer) -> None:
     app.command("sim")(sim)

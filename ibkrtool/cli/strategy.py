@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from ibkrtool.app.strategy import StrategyReport, StrategyRequest, StrategyRun
     from ibkrtool.app.workspace import Workspace
 
-ORDER = 50
 
 HELP = """Run strategy NAME over bars and write its per-bar target positions, decided at each bar's close.
 
