@@ -51,7 +51,7 @@ $(BIN)/ibkrtool: pyproject.toml
 install: $(BIN)/ibkrtool ## Create .venv and install ibkrtool (editable) with dev extras
 
 run: install ## Demo pipeline on the sim + SQLite demo/ibkrtool.db (DB=postgresql://... for PostgreSQL)
-	@VENV='$(VENV)' bash scripts/demo.sh "$(DB)"
+	@VENV='$(VENV)' DEMO_DB_URL='$(DB)' bash scripts/demo.sh  # the URL in the environment, not in `ps`
 
 sim: install ## Simulated IB gateway in the foreground (SIM_PORT=7497 SIM_START= SIM_SPEED=1 PACING_SCALE=1.0)
 	$(IBKRTOOL) sim --port $(SIM_PORT) --speed $(SIM_SPEED) --pacing-scale $(PACING_SCALE) $(call opt,--start,$(SIM_START)) $(ARGS)

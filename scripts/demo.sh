@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DB_URL="${1:-}"
+# The URL may hold a password: `make run` passes it in the environment (DEMO_DB_URL), where `ps` does not show it.
+DB_URL="${1:-${DEMO_DB_URL:-}}"
 BIN="${VENV:-.venv}/bin"
 OUT="${DEMO_DIR:-demo}"
 SESSIONS="${DEMO_SESSIONS:-5}"

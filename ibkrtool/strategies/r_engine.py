@@ -54,6 +54,13 @@ def param_args(params: Any) -> list[str]:
     return out
 
 
+def child_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for Rscript: ours without ibkrtool's settings, which may hold the database password; R
+    needs none of them (it reads bars from a file and writes positions to another)."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not k.startswith("IBKRTOOL_")}
+
+
 def run_r(strategy: Strategy, bars: pd.DataFrame, params: Any, timeout_s: float = 600.0) -> StrategyResult:
     """Positions of ``strategy`` on ``bars`` computed by R. Raises ``InputError`` (missing Rscript/TTR, a strategy
     R does not implement, input R refuses) or ``REngineError`` carrying R's stderr when R fails otherwise."""
@@ -63,7 +70,7 @@ def run_r(strategy: Strategy, bars: pd.DataFrame, params: Any, timeout_s: float 
         source, target = Path(tmp) / "bars.csv", Path(tmp) / "positions.csv"
         _write_input(bars, source)
         cmd = [rscript, "--vanilla", str(script), strategy.name, str(source), str(target), *param_args(params)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=child_env())
         if proc.returncode != 0:
             _raise(proc)
         out = pd.read_csv(target, dtype={"signal": object, "ts": object})

@@ -50,3 +50,11 @@ def test_each_pipeline_target_calls_options_ibkrtool_has(target: str, tmp_path: 
                 f"PLOT={tmp_path}/chart.png", f"DB=sqlite:///{tmp_path}/x.db")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "Usage: ibkrtool" in run.stdout
+
+
+def test_the_demo_gets_the_database_url_in_its_environment_not_its_arguments() -> None:
+    """A password in an argument is visible in `ps` for the whole demo; in the environment it is not."""
+    dry = _make("-n", "run", "DB=postgresql://trader:s3cr3t@db/market")
+    line = next(line for line in dry.stdout.splitlines() if "scripts/demo.sh" in line)
+    after = line.split("scripts/demo.sh", 1)[1]
+    assert "s3cr3t" not in after.split("#")[0] and "DEMO_DB_URL='postgresql://trader:s3cr3t@db/market'" in line

@@ -171,3 +171,14 @@ def test_r_failure_shows_rs_stderr(bars_csv, tmp_path):
     result = invoke("strategy", "ema-aroon", "--input", str(bars_csv), "--engine", "r", env={"IBKRTOOL_RSCRIPT": rs})
     assert result.exit_code == 1
     assert "some R trace line" in result.stderr and "Error: boom" in result.stderr
+
+
+def test_rscript_never_sees_the_database_url(bars_csv, tmp_path):
+    """R reads bars from a file: it needs none of ibkrtool's settings, and the database URL may hold a password."""
+    dump = tmp_path / "r-env.txt"
+    rs = fake_rscript(tmp_path, f"env > {dump}; exit 1")
+    secret = "postgresql://trader:s3cr3t-pw@db.internal/market"
+    invoke("strategy", "ema-aroon", "--input", str(bars_csv), "--engine", "r",
+           env={"IBKRTOOL_RSCRIPT": rs, "IBKRTOOL_DB_URL": secret})
+    seen = dump.read_text()
+    assert "PATH=" in seen and "s3cr3t-pw" not in seen and "IBKRTOOL_" not in seen
