@@ -17,7 +17,7 @@ from ibkrtool.app.collect import CollectReport, CollectRequest, collect
 from ibkrtool.app.db import ExportRequest, ImportRequest, export_bars, import_bars
 from ibkrtool.app.db import init as init_db
 from ibkrtool.app.db import status as db_status
-from ibkrtool.app.execute import ExecuteReport, ExecuteRequest, execute
+from ibkrtool.app.execute import ExecuteReport, ExecuteReports, ExecuteRequest, execute, execute_each
 from ibkrtool.app.live import LiveReport, LiveRequest, run_live
 from ibkrtool.app.resample import ResampleReport, ResampleRequest, resample
 from ibkrtool.app.strategy import StrategyReport, StrategyRequest, run_strategy
@@ -38,6 +38,7 @@ __all__ = [
     "CollectReport",
     "CollectRequest",
     "ExecuteReport",
+    "ExecuteReports",
     "ExecuteRequest",
     "ExportRequest",
     "GatewayError",
@@ -64,6 +65,7 @@ __all__ = [
     "collect",
     "db_status",
     "execute",
+    "execute_each",
     "export_bars",
     "import_bars",
     "init_db",

@@ -9,18 +9,20 @@ them before anything is sent. Orders go out on a gateway opened with ``readonly=
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ibkrtool.app.gateway import gateway_of
+from ibkrtool.app.outcome import Failures
 from ibkrtool.app.workspace import Workspace
-from ibkrtool.errors import InputError
+from ibkrtool.errors import IbRefused, InputError, OrderRefused
 from ibkrtool.execution.executor import ExecuteResult
 from ibkrtool.execution.report import check_execution_log, write_execution_log
 from ibkrtool.model import BarSize, Instrument
 
-__all__ = ["ExecuteReport", "ExecuteRequest", "check_execution_log", "execute", "fill_dict", "write_execution_log"]
+__all__ = ["ExecuteReport", "ExecuteReports", "ExecuteRequest", "check_execution_log", "execute", "execute_each",
+           "fill_dict", "write_execution_log"]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +43,8 @@ class ExecuteRequest:
     """What to execute and how.
 
     Targets: exactly one of ``run_id`` (a stored run), ``strategy`` (its latest stored run on ``instrument``) or
-    ``positions`` (a positions CSV path, ``-`` = stdin, for ``instrument``). ``quantity``: shares (base units) per
+    ``positions`` (a positions CSV path, ``-`` = stdin: for its ``symbol`` column's instruments, which
+    ``instrument`` must then match, or for ``instrument`` when it has none). ``quantity``: shares (base units) per
     unit of target. ``bars``: a bars CSV for simulated fills instead of the store; ``tz``: the zone of times written
     without one in ``positions`` and ``bars``. ``commission``: a commission spec (None: ib-forex for pairs, ib-fixed
     otherwise). ``bar_size``: of the bars for simulated fills (None: the run's, 5m for a CSV).
@@ -76,8 +79,6 @@ class ExecuteRequest:
         check_live_flags(self.mode, self.real_money_confirmed, self.max_order_value)
         if sum(x is not None for x in (self.run_id, self.strategy, self.positions)) != 1:
             raise InputError("give exactly one of --run ID, --strategy NAME --symbol S, --positions FILE")
-        if self.positions is not None and self.instrument is None:
-            raise InputError("--positions needs --symbol (the instrument the positions are for)")
         if self.strategy is not None and self.instrument is None:
             raise InputError("--strategy needs --symbol")
         if self.positions == "-" and self.bars == "-":
@@ -129,43 +130,100 @@ def fill_dict(fill: Fill) -> dict[str, Any]:
             "order_ref": fill.order_ref, "mode": fill.mode, "exec_id": fill.exec_id}
 
 
+@dataclass
+class ExecuteReports:
+    """What one ``execute`` did for each instrument of its source (a positions CSV may name several), and the
+    instruments that failed on their own (the others were executed)."""
+
+    reports: list[ExecuteReport] = field(default_factory=list)
+    failures: Failures = field(default_factory=Failures)
+
+    @property
+    def fills(self) -> list[Fill]:
+        return [f for r in self.reports for f in r.fills]
+
+    def as_dict(self) -> dict[str, Any]:
+        """One instrument and no failure: that report's ``as_dict()``; else
+        ``{"reports": [...], "failures": [...]}``."""
+        if len(self.reports) == 1 and not self.failures:
+            return self.reports[0].as_dict()
+        return {"reports": [r.as_dict() for r in self.reports],
+                "failures": [f.as_dict() for f in self.failures.items]}
+
+
 def execute(ws: Workspace, request: ExecuteRequest, on_account: OnAccount | None = None) -> ExecuteReport:
-    """Execute the run's targets in ``request.mode``; fills are recorded in the ``executions`` table.
+    """Execute the run's targets for ONE instrument in ``request.mode``; fills are recorded in the ``executions``
+    table. A positions CSV naming several symbols is refused here (``execute_each`` serves each of them).
 
     Raises ``InputError`` (exit 3) for bad input or missing live flags, ``OrderRefused`` (exit 6) for an account
-    the mode may not trade in or a rejection under ``on_reject='stop'``, ``GatewayError`` (exit 4),
-    ``StoreError`` (exit 5).
+    the mode may not trade in or a rejection under ``on_reject='stop'``, ``IbRefused`` (exit 6) for a contract IB
+    does not know, ``GatewayError`` (exit 4), ``StoreError`` (exit 5).
     """
     request.check()
+    csv_runs = _csv_runs(request)
+    if len(csv_runs) > 1:
+        raise InputError(f"positions CSV {request.positions} holds {len(csv_runs)} symbols "
+                         f"({', '.join(r.symbol for r in csv_runs)}): use execute_each")
+    done = _execute(ws, request, csv_runs, on_account)
+    done.failures.raise_if_any(1)
+    return done.reports[0]
+
+
+def execute_each(ws: Workspace, request: ExecuteRequest, on_account: OnAccount | None = None) -> ExecuteReports:
+    """Execute every instrument of the request's source (one run each, its own run id and report): what ``ibkrtool
+    execute`` calls. An instrument IB refuses (``IbRefused``, ``InputError``) is named in ``failures`` while the
+    others are executed; call ``failures.raise_if_any`` after reporting. Raises what ``execute`` raises otherwise —
+    bad input, a symbol mismatch or a refused account before anything is sent."""
+    request.check()
+    return _execute(ws, request, _csv_runs(request), on_account)
+
+
+def _csv_runs(request: ExecuteRequest) -> list[RunTargets]:
+    """A positions CSV's runs, read before the database or the gateway is touched ([] for stored runs)."""
+    if request.positions is None:
+        return []
+    from ibkrtool.execution.sources import positions_runs
+
+    runs = positions_runs(request.positions, request.tz, request.instrument,
+                          str(request.bar_size or BarSize.parse("5m")))
+    if len(runs) > 1 and request.bars is not None:
+        raise InputError(f"--bars holds one instrument's bars but the positions name {len(runs)} symbols "
+                         f"({', '.join(r.symbol for r in runs)}): drop --bars (fills from stored bars) or split "
+                         "the file")
+    return runs
+
+
+def _execute(ws: Workspace, request: ExecuteRequest, csv_runs: list[RunTargets],
+             on_account: OnAccount | None) -> ExecuteReports:
     engine = ws.store(write=True)
-    src = _source(engine, request)
-    instrument = Instrument.parse(src.symbol)
-    plan = _plan(request, src, instrument)
-    bars = _bars(engine, src, request, instrument) if request.mode == "simulate" else None
+    sources = csv_runs or [_stored_source(engine, request)]
+    jobs = [(src, Instrument.parse(src.symbol)) for src in sources]
+    plans = [_plan(request, src, instrument) for src, instrument in jobs]
+    bars = [_bars(engine, src, request, instrument) for src, instrument in jobs] if request.mode == "simulate" \
+        else None
     with ws.journal("execute", request.journal_args()) as record:
         if bars is not None:
-            from ibkrtool.execution.executor import execute_simulated
-
-            conid = src.conid if src.conid is not None else _placeholder(instrument)
-            result = execute_simulated(plan, bars, engine, conid)
-            account_type = ""
+            done = _simulated(jobs, plans, bars, engine)
         else:
-            result, account_type = ws.run_async(_through_ib(ws, request, plan, instrument, engine, on_account))
-        record.rows_written = len(result.fills)
-    return _report(result, src, instrument, account_type)
+            done = ws.run_async(_through_ib(ws, request, jobs, plans, engine, on_account))
+        record.rows_written = len(done.fills)
+    return done
 
 
-def _source(engine: Any, request: ExecuteRequest) -> RunTargets:
-    from ibkrtool.execution.sources import RunTargets, latest_run_id, load_run_targets
-    from ibkrtool.execution.targets import read_positions_csv
+def _simulated(jobs: list[tuple[RunTargets, Instrument]], plans: list[ExecutePlan], bars: list[pd.DataFrame],
+               engine: Any) -> ExecuteReports:
+    from ibkrtool.execution.executor import execute_simulated
 
-    if request.positions is not None:
-        assert request.instrument is not None
-        positions = request.positions
-        name = "stdin" if positions == "-" else positions.rsplit("/", 1)[-1]
-        instrument = request.instrument
-        return RunTargets(f"csv-{name}", instrument.display, str(request.bar_size or BarSize.parse("5m")),
-                          instrument.default_what_to_show, None, read_positions_csv(positions, request.tz))
+    done = ExecuteReports()
+    for (src, instrument), plan, series in zip(jobs, plans, bars, strict=True):
+        conid = src.conid if src.conid is not None else _placeholder(instrument)
+        done.reports.append(_report(execute_simulated(plan, series, engine, conid), src, instrument, ""))
+    return done
+
+
+def _stored_source(engine: Any, request: ExecuteRequest) -> RunTargets:
+    from ibkrtool.execution.sources import latest_run_id, load_run_targets
+
     run_id = request.run_id
     if request.strategy is not None:
         assert request.instrument is not None
@@ -185,7 +243,7 @@ def _plan(request: ExecuteRequest, src: RunTargets, instrument: Instrument) -> E
         mode=request.mode, lots=FOREX_LOTS if instrument.is_forex else STOCK_LOTS, fill=request.fill,
         commission=parse_commission(commission, instrument.symbol, instrument.currency),
         bar_s=BarSize.parse(src.bar_size).seconds, latest=request.latest, on_reject=request.on_reject,
-        max_order_value=request.max_order_value, timeout_s=request.timeout_s)
+        max_order_value=request.max_order_value, timeout_s=request.timeout_s, legacy_run_id=src.legacy_run_id)
 
 
 def _placeholder(instrument: Instrument) -> int:
@@ -210,19 +268,29 @@ def _bars(engine: Any, src: RunTargets, request: ExecuteRequest, instrument: Ins
     return bars_for(engine, conid, src.bar_size, src.what_to_show, src.targets)
 
 
-async def _through_ib(ws: Workspace, request: ExecuteRequest, plan: ExecutePlan, instrument: Instrument,
-                      engine: Any, on_account: OnAccount | None) -> tuple[ExecuteResult, str]:
+async def _through_ib(ws: Workspace, request: ExecuteRequest, jobs: list[tuple[RunTargets, Instrument]],
+                      plans: list[ExecutePlan], engine: Any, on_account: OnAccount | None) -> ExecuteReports:
     from ibkrtool.execution.executor import check_account, execute_through_ib
 
+    done = ExecuteReports()
     async with gateway_of(ws, readonly=False) as gateway:
         chosen = check_account(gateway.managed_accounts(), request.account, request.mode,
                                request.real_money_confirmed)
         account_type = await gateway.account_type(chosen) or ""
         if on_account is not None:
             on_account(chosen, account_type, request.mode)
-        contract = await gateway.qualify(instrument, engine)
-        result = await execute_through_ib(gateway, plan, contract, chosen, engine, instrument.default_what_to_show)
-        return result, account_type
+        for (src, instrument), plan in zip(jobs, plans, strict=True):
+            try:
+                contract = await gateway.qualify(instrument, engine)
+            except (IbRefused, InputError) as exc:
+                if isinstance(exc, OrderRefused) or len(jobs) == 1:
+                    raise
+                done.failures.add(instrument.display, exc)
+                continue
+            result = await execute_through_ib(gateway, plan, contract, chosen, engine,
+                                              instrument.default_what_to_show)
+            done.reports.append(_report(result, src, instrument, account_type))
+    return done
 
 
 def _report(result: ExecuteResult, src: RunTargets, instrument: Instrument, account_type: str) -> ExecuteReport:

@@ -10,20 +10,19 @@ from ibkrtool.cli import options as o
 from ibkrtool.cli import render
 
 if TYPE_CHECKING:
-    from ibkrtool.app.execute import ExecuteReport
+    from ibkrtool.app.execute import ExecuteReport, ExecuteReports
 
-ORDER = 70
 
 HELP = """Execute a strategy run's target positions: one market order per change of target.
 
-Input: --run ID (a stored run), or --strategy NAME --symbol S (its latest stored run), or --positions FILE|- (per-bar ts,position[,signal] as 'ibkrtool strategy -o' writes, or the round trips 'strategy --trades' writes; give --symbol). --quantity N is the order size per unit of target (shares; base units for forex). Times in --positions and --bars files need a zone (2024-03-04T14:30:00Z), or --tz for a file written without one.
+Input: --run ID (a stored run), or --strategy NAME --symbol S (its latest stored run), or --positions FILE|- (per-bar positions as 'ibkrtool strategy -o' writes: a time column ts, timestamp, datetime or date + time, and position (or a numeric signal); or the round trips 'strategy --trades' writes). A positions file with a symbol column is executed per instrument in it, each its own run (--symbol is then optional, and must match the file); without one, give --symbol. A positions file's run id is csv- plus a hash of its content and the instrument (not its name: a copy under another name is the same run). --quantity N is the order size per unit of target (shares; base units for forex). Times in --positions and --bars files need a zone (2024-03-04T14:30:00Z), or --tz for a file written without one.
 
 Modes (exactly one; the default is ALWAYS --simulate — orders reach IB only with an explicit --paper or --live, whatever gateway is configured):
   --simulate  fill on the bars by --fill (next-open: the next bar's open, as the backtest; close: the signal bar's close) with IB's commission model (--commission, ib-fixed by default, ib-forex for pairs). Bars come from the store (the run's series, or --symbol/--bar-size) or --bars FILE.
   --paper     connect to TWS/Gateway (--ib-port ...; NOT read-only), refuse unless the account is a paper account (id DU...), send each intent not yet placed, in signal order, as a market order NOW, wait for its fill (--timeout), record IB's execution and commission. --latest instead sends ONE order bringing the account's current position to the run's final target.
   --live      a real-money account: needs --yes-i-mean-real-money and --max-order-value N.
 
-Never twice: an intent whose orderRef (<run id>:<signal bar>) already has executions (in the store, or in IB's executions of today) or a working order is skipped and listed; a rerun places 0 orders. Rejected orders (e.g. IB 201) are reported with IB's reason; --on-reject continue (default) goes on, stop exits 6.
+Never twice: every order carries an idempotency key as its orderRef, <m><conid>-<digest>-<yyyymmddhhmmss> (at most 37 characters), e.g. p756733-3f9a0c1e2b-20240304143500: m is the mode (s simulate, p paper, l live), conid IB's contract id (x for a stand-in), digest 10 hex digits of a hash of mode, account, conid and run id, then the signal bar's start in UTC. An intent whose key already has executions (in the store, or in IB's executions of today) or a working order is skipped and listed; a rerun places 0 orders. Simulated fills never block paper or live orders, paper never live, one instrument never another. Keys of earlier versions (<run id>:<signal bar>) still count as placed for executions of the same mode, account and instrument. Rejected orders (e.g. IB 201) are reported with IB's reason; --on-reject continue (default) goes on, stop exits 6.
 
 Fills go to the executions table and, with --log FILE, are appended to an execution log CSV (time,symbol,side,quantity,price,commission,order_ref,mode; the header only when the file is new or empty); --log - writes the log to stdout. The summary table goes to stdout, or to stderr when stdout carries --json (the summary as JSON: mode, account, intents, placed, already placed, rejected, fills with commission) or --log -.
 
@@ -32,6 +31,7 @@ Examples:
     ibkrtool execute --strategy pivot-breakout --symbol SPY --quantity 100 --log execution_log.csv
     ibkrtool execute --positions dt_positions.csv --symbol SPY --fill close --quantity 100
     ibkrtool execute --positions positions.csv -s SPY --bars bars.csv --tz America/New_York --json
+    ibkrtool execute --positions signals.csv --tz America/New_York --paper --quantity 100
     ibkrtool --ib-port 4002 execute --run st-1234 --paper --quantity 100 --latest
 """
 
@@ -44,7 +44,7 @@ def execute(
     ctx: typer.Context,
     run: str = typer.Option(None, "--run", help="Stored strategy run id.", show_default=False),
     strategy: str = typer.Option(None, "--strategy", help="With --symbol: the latest stored run of this strategy.", show_default=False),
-    positions: str = typer.Option(None, "--positions", help="Positions CSV (per-bar or round trips); '-' = stdin.", show_default=False),
+    positions: str = typer.Option(None, "--positions", help="Positions CSV (per-bar or round trips, optional symbol column); '-' = stdin.", show_default=False),
     symbol: o.Symbol = None,
     quantity: float = typer.Option(1.0, "--quantity", "-n", help="Shares (base units) per unit of target."),
     simulate: bool = typer.Option(False, "--simulate", help="Simulated fills (the default)."),
@@ -64,7 +64,7 @@ def execute(
     log_file: str = typer.Option(None, "--log", help="Append the fills to this execution log CSV; '-' writes stdout.", show_default=False),
     as_json: o.Json = False,
 ) -> None:
-    from ibkrtool.app.execute import ExecuteRequest, check_execution_log, execute
+    from ibkrtool.app.execute import ExecuteRequest, check_execution_log, execute_each
     from ibkrtool.model import BarSize, Instrument
     from ibkrtool.model.when import zone_named
 
@@ -87,29 +87,38 @@ def execute(
     def on_account(chosen: str, account_type: str, mode: str) -> None:
         render.say(f"account {chosen} ({account_type or 'type unknown'}), mode {mode}")
 
-    report = execute(o.workspace(ctx), request, on_account)
-    _render(report, log_file, as_json)
+    done = execute_each(o.workspace(ctx), request, on_account)
+    _render(done, log_file, as_json)
+    done.failures.raise_if_any(len(done.reports) + len(done.failures.items))
 
 
-def _render(report: ExecuteReport, log_file: str | None, as_json: bool) -> None:
+def _render(done: ExecuteReports, log_file: str | None, as_json: bool) -> None:
     from ibkrtool.app.execute import write_execution_log
 
     if log_file is not None:
-        write_execution_log(report.fills, log_file)
+        write_execution_log(done.fills, log_file)
     if as_json:
-        render.print_json(report.as_dict())
+        render.print_json(done.as_dict())
+    several = len(done.reports) > 1
+    for report in done.reports:
+        _say(report)
+        render.table(_rows(report), ["item", "value"], title=f"execute {report.symbol}" if several else "execute")
+
+
+def _say(report: ExecuteReport) -> None:
     for intent in report.already_placed:
-        render.say(f"skipped {intent.order_ref}: already placed ({intent.side.value} {intent.quantity:g})")
+        render.say(f"skipped {intent.order_ref}: already placed ({intent.side.value} {intent.quantity:g} "
+                   f"{report.symbol})")
     for ref, why in report.skipped:
-        render.say(f"skipped {ref}: {why}")
+        render.say(f"skipped {ref} ({report.symbol}): {why}")
     for intent, code, text in report.rejected:
-        render.say(f"rejected {intent.order_ref} {intent.side.value} {intent.quantity:g}: "
+        render.say(f"rejected {intent.order_ref} {intent.side.value} {intent.quantity:g} {report.symbol}: "
                    f"IB {code if code is not None else '-'} {text}")
-    render.table(_rows(report), ["item", "value"], title="execute")
 
 
 def _rows(report: ExecuteReport) -> list[dict[str, str]]:
     return [{"item": "mode", "value": f"{report.mode} (account {report.account})"},
+            {"item": "symbol, run", "value": f"{report.symbol}, {report.run_id}"},
             {"item": "intents", "value": str(len(report.intents))},
             {"item": "orders placed", "value": str(report.placed)},
             {"item": "already placed (skipped)", "value": str(len(report.already_placed))},

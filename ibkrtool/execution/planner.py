@@ -1,9 +1,10 @@
 """Order planning: target positions in, order intents out. Pure; no I/O, no clock.
 
 A strategy run gives a target direction per bar (decided at the bar's close). Each change of target is one
-signal; its order moves the position from the previous target to the new one. The idempotency key of an intent
-is ``<run id>:<signal bar start as yyyymmddThhmmssZ>``, sent as IB's ``orderRef``, so a rerun of the same run can
-recognise what was already placed.
+signal; its order moves the position from the previous target to the new one. The idempotency key of an intent,
+sent as IB's ``orderRef`` so that a rerun of the same run recognises what was already placed, comes from an
+``OrderIdentity`` (mode, account, conid, run: see ``execution.identity``); given a bare run id instead (as the live
+trader does), it is ``<run id>:<signal bar start as yyyymmddThhmmssZ>``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 
 from ibkrtool.errors import InputError
+from ibkrtool.execution.identity import OrderIdentity, legacy_order_ref
 from ibkrtool.model.order import OrderIntent, OrderType, Side
 
 
@@ -45,11 +47,10 @@ class PlannedOrders:
     skipped: list[tuple[datetime, str]]  # (signal bar, why nothing was ordered)
 
 
-def order_ref(run_id: str, signal_ts: datetime) -> str:
-    """The idempotency key of the order for the signal on the bar starting at ``signal_ts`` (UTC)."""
-    if signal_ts.tzinfo is None:
-        raise InputError("signal timestamps must be timezone-aware")
-    return f"{run_id}:{signal_ts.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+def order_ref(run: str | OrderIdentity, signal_ts: datetime) -> str:
+    """The idempotency key of the order for the signal on the bar starting at ``signal_ts`` (tz-aware): the
+    identity's key, or ``<run id>:<bar>`` for a bare run id. Raises ``InputError`` for a naive time."""
+    return run.key(signal_ts) if isinstance(run, OrderIdentity) else legacy_order_ref(run, signal_ts)
 
 
 def _validate(timestamps: Sequence[datetime], targets: np.ndarray) -> None:
@@ -61,7 +62,7 @@ def _validate(timestamps: Sequence[datetime], targets: np.ndarray) -> None:
 
 def plan_from_targets(
     symbol: str,
-    run_id: str,
+    run_id: str | OrderIdentity,
     timestamps: Sequence[datetime],
     targets: Sequence[float] | np.ndarray,
     quantity_per_unit: float,
@@ -69,7 +70,7 @@ def plan_from_targets(
     start_position: float = 0.0,
     reasons: Sequence[str | None] | None = None,
 ) -> PlannedOrders:
-    """One market-order intent per change of target.
+    """One market-order intent per change of target, keyed by ``order_ref(run_id, signal bar)``.
 
     ``targets`` are directions or units (e.g. -1/0/1) scaled by ``quantity_per_unit`` into shares or base units
     and rounded by ``lots``; ``start_position`` is what is held before the first bar. Raises ``InputError`` on
@@ -100,7 +101,7 @@ def plan_from_targets(
     return PlannedOrders(intents, skipped)
 
 
-def rebalance(symbol: str, run_id: str, signal_ts: datetime, target: float, current: float,
+def rebalance(symbol: str, run_id: str | OrderIdentity, signal_ts: datetime, target: float, current: float,
               lots: LotRules = STOCK_LOTS) -> OrderIntent | None:
     """The single order that brings ``current`` to ``target`` (already in shares/units), or None if none is due."""
     change = lots.round(target - current)

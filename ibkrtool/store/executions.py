@@ -52,11 +52,17 @@ def _upsert(conn: Connection, rows: list[dict]) -> None:
     conn.execute(stmt)
 
 
-def refs_with_executions(engine: Engine, refs: Iterable[str] | None = None, mode: str | None = None) -> set[str]:
-    """The ``order_ref`` values that have at least one recorded execution (optionally only in ``mode``)."""
+def refs_with_executions(engine: Engine, refs: Iterable[str] | None = None, mode: str | None = None,
+                         conid: int | None = None, account: str | None = None) -> set[str]:
+    """The ``order_ref`` values (of ``refs``, or all) that have at least one recorded execution, optionally only
+    executions in ``mode``, of ``conid`` and in ``account``. Raises ``StoreError`` if the table cannot be read.
+
+    Current keys name their mode, account and instrument themselves (``execution.identity``); the filters are what
+    makes an old-format key (``<run id>:<bar>``) count only for the mode, account and instrument it was placed in."""
     query = select(executions.c.order_ref).distinct().where(executions.c.order_ref.is_not(None))
-    if mode is not None:
-        query = query.where(executions.c.mode == mode)
+    for column, value in ((executions.c.mode, mode), (executions.c.conid, conid), (executions.c.account, account)):
+        if value is not None:
+            query = query.where(column == value)
     wanted = set(refs) if refs is not None else None
     try:
         with engine.connect() as conn:

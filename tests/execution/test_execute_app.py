@@ -18,6 +18,7 @@ from ibkrtool.app.live import LiveRequest
 from ibkrtool.app.workspace import Workspace
 from ibkrtool.cli.main import app
 from ibkrtool.errors import InputError
+from ibkrtool.execution.identity import parse_key
 from ibkrtool.model import Instrument
 from ibkrtool.model.when import When, zone_named
 from ibkrtool.settings import Settings
@@ -72,8 +73,8 @@ def test_app_execute_simulates_records_and_journals(files: Path, sqlite_url: str
         report = execute(ws, request)
         again = execute(ws, request)
     assert isinstance(report, ExecuteReport)
-    assert (report.mode, report.account, report.symbol, report.run_id) == ("simulate", "SIM", "SPY",
-                                                                            "csv-positions.csv")
+    assert (report.mode, report.account, report.symbol) == ("simulate", "SIM", "SPY")
+    assert re.fullmatch(r"csv-[0-9a-f]{12}", report.run_id)  # from the file's content and SPY, not its name
     assert (len(report.intents), report.placed, len(report.fills), report.commission) == (3, 2, 2, 2.0)
     assert [(f.side.value, f.quantity, f.price) for f in report.fills] == [("BUY", 100, 101.4), ("SELL", 200, 103.4)]
     assert (again.placed, len(again.already_placed), again.fills) == (0, 2, [])  # never twice
@@ -92,7 +93,6 @@ def test_app_execute_simulates_records_and_journals(files: Path, sqlite_url: str
     (ExecuteRequest(positions="p.csv", instrument=SPY, mode="live", real_money_confirmed=True), "--max-order-value"),
     (ExecuteRequest(positions="p.csv", instrument=SPY, mode="live", real_money_confirmed=True, max_order_value=0),
      "--max-order-value"),
-    (ExecuteRequest(positions="p.csv"), "--positions needs --symbol"),
     (ExecuteRequest(run_id="st-1", strategy="ema-aroon", instrument=SPY), "exactly one of"),
     (ExecuteRequest(positions="p.csv", instrument=SPY, on_reject="maybe"), "--on-reject"),
     (ExecuteRequest(positions="p.csv", instrument=SPY, mode="yolo"), "mode"),
@@ -157,8 +157,8 @@ def test_log_appends_on_a_rerun_and_keeps_the_first_runs_lines(files: Path, sqli
     assert first.exit_code == 0, first.output
     first_rows = rows_of(log.read_text())
     assert len(first_rows) == 2
-    other = files / "other.csv"  # another run (its own order refs): its fills are appended
-    other.write_text(POSITIONS)
+    other = files / "other.csv"  # another run (other content, its own order refs): its fills are appended
+    other.write_text(POSITIONS.replace("entry:long", "entry:long-2"))
     second = cli(sqlite_url, "--positions", str(other), "-s", "SPY", "-n", "10", "--bars", str(files / "bars.csv"),
                  "--log", str(log))
     assert second.exit_code == 0, second.output
@@ -166,8 +166,8 @@ def test_log_appends_on_a_rerun_and_keeps_the_first_runs_lines(files: Path, sqli
     assert text.count("time,symbol,side") == 1  # one header
     rows = rows_of(text)
     assert rows[:2] == first_rows
-    assert [(r["side"], r["quantity"], r["order_ref"].split(":")[0]) for r in rows[2:]] == [
-        ("BUY", "10", "csv-other.csv"), ("SELL", "20", "csv-other.csv")]
+    assert [(r["side"], r["quantity"]) for r in rows[2:]] == [("BUY", "10"), ("SELL", "20")]
+    assert {r["order_ref"] for r in rows[2:]}.isdisjoint(r["order_ref"] for r in first_rows)
 
 
 def test_log_header_is_written_to_an_empty_file(files: Path, sqlite_url: str) -> None:
@@ -222,8 +222,7 @@ def test_zone_less_positions_file_needs_tz(files: Path, sqlite_url: str) -> None
     accepted = cli(sqlite_url, *args, "--tz", "America/New_York")
     assert accepted.exit_code == 0, accepted.output
     data = json.loads(accepted.stdout)
-    assert data["placed_refs"] == ["csv-naive_positions.csv:20240304T143500Z",
-                                   "csv-naive_positions.csv:20240304T144500Z"]
+    assert [parse_key(ref)["bar"] for ref in data["placed_refs"]] == ["20240304143500", "20240304144500"]
 
 
 def test_unknown_tz_is_refused(files: Path, sqlite_url: str) -> None:

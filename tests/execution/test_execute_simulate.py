@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ibkrtool.cli.main import app
+from ibkrtool.execution.identity import parse_key
 from ibkrtool.execution.targets import read_positions_csv
 from ibkrtool.store.engine import open_engine
 from ibkrtool.store.executions import read_executions
@@ -63,7 +64,9 @@ def test_next_open_fills_write_the_expected_log(files, db_url):
         ("2024-03-04T14:50:00Z", "SELL", "200", "103.4", "1"),    # reversal: 200 sh × 0.005 = 1.00
     ]
     assert {r["mode"] for r in rows} == {"simulate"}
-    assert rows[0]["order_ref"] == "csv-positions.csv:20240304T143500Z"
+    # the key names mode (s), instrument (x: SPY has no IB conid here), run and account (digest) and signal bar
+    key = parse_key(rows[0]["order_ref"])
+    assert key is not None and (key["mode"], key["conid"], key["bar"]) == ("s", "x", "20240304143500")
     assert "no bar after the signal bar" in result.stderr  # the exit on the last bar has no next open
     stored = read_executions(open_engine(db_url), mode="simulate")
     assert [(r["side"], r["quantity"], r["price"]) for r in stored] == [("BUY", 100, 101.4), ("SELL", 200, 103.4)]
