@@ -46,7 +46,7 @@ def options(start: str, end: str) -> BackfillOptions:
     return BackfillOptions(("SPY",), "1s", None, start, end, rth=False, pacing_scale=SCALE, timeout_s=30)
 
 
-async def ours(port: int, url: str, opts: BackfillOptions) -> tuple[float, int, list]:
+async def ours(port: int, url: str, opts: BackfillOptions) -> tuple[float, int, object, tuple[int, float]]:
     engine = open_engine(url)
     init_db(engine)
     async with open_gateway(ConnectOptions(port=port)) as gateway:
@@ -55,8 +55,9 @@ async def ours(port: int, url: str, opts: BackfillOptions) -> tuple[float, int, 
             t0 = time.perf_counter()
             report = await run_backfill(gateway, engine, opts, NOW)
             wall = time.perf_counter() - t0
+        ledger = (gateway.pacer.bookings, gateway.pacer.booking_s)
     assert report.requests_planned == plan_only.requests_planned
-    return wall, report.requests_sent, report
+    return wall, report.requests_sent, report, ledger
 
 
 async def seed(port: int, opts: BackfillOptions) -> tuple[float, int]:
@@ -127,7 +128,8 @@ def main() -> None:
     opts = options(args.start, args.end)
     with tempfile.TemporaryDirectory() as tmp:
         with sim_process() as sim:
-            wall, sent, report = asyncio.run(ours(sim.port, f"sqlite:///{tmp}/bench.db", opts))
+            wall, sent, report, (bookings, booking_s) = asyncio.run(ours(sim.port, f"sqlite:///{tmp}/bench.db",
+                                                                          opts))
         violations = sim.violations
         from ibkrtool.ib.chunks import plan_series
 
@@ -138,6 +140,9 @@ def main() -> None:
         floor = minimum_s(sequence)
         print(f"requests: {report.requests_planned} planned, {sent} sent, {report.bars_stored} bars stored")
         print(f"ibkrtool backfill: {wall:6.2f} s wall, {violations} pacing violations counted by the sim")
+        print(f"shared ledger (SQLite): {bookings} locked check-and-book transactions, "
+              f"{1000 * booking_s / max(1, bookings):.2f} ms each, {booking_s:.3f} s in all "
+              f"({100 * booking_s / wall:.1f} % of wall)")
         print(f"theoretical minimum under IB's rules for this sequence: {floor:6.2f} s "
               f"→ ratio {wall / floor:.3f} (goal ≤ 1.05)")
         planned = minimum_s(sequence, PacingRules())

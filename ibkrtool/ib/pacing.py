@@ -12,16 +12,26 @@ And, not scaled: at most 40 requests per second, below the client's own message 
   anything above 45 messages/s, which would delay a request past the time it was booked) and TWS's 50/s.
 
 Times are float seconds on one clock chosen by the caller (epoch seconds, UTC, when the log is persisted so
-that the budget survives restarts). ``earliest()`` answers the first instant a request may go out;
-``record()`` books it once it was sent. The caller (``Pacer``) moves each booking to when its answer came back,
-which is never before the server stamped it; a small safety margin (0.05 % of each window, at least 1 ms) covers
-clock resolution and drift. Requests reloaded from the log carry only their send time, so they are booked
-``logged_lag_s`` later (0.5 % of the 10-minute window, 3 s) to cover the server stamping them after we sent them.
+that the budget survives restarts and is shared by processes). ``earliest()`` answers the first instant a
+request may go out; ``record()`` books it once it was sent. The caller (``Pacer``) moves each booking to when its
+answer came back, which is never before the server stamped it; a small safety margin (0.05 % of each window, at
+least 1 ms) covers clock resolution and drift.
+
+Pacing belongs to the gateway, so requests other processes booked on it count too (``set_others``: injected by
+the caller, who reads them from the shared ledger). They carry only their booking time (taken just before they
+were sent), never their answer time, so each counts as in flight — stamped *now* — until ``logged_lag_s`` after
+its booking (0.5 % of the 10-minute window: 3 s, 30 ms at scale 0.01), and at that bound afterwards. IB stamps a
+request when it reads it, which the rule assumes happens within that bound of the booking (the request leaves
+right after it is booked; the bound also absorbs clock skew between hosts sharing a PostgreSQL ledger): then
+neither "now" nor the bound is ever earlier than IB's stamp. A process's own requests are counted more tightly
+(in flight until their answer, then at it). The same rule covers requests reloaded from an earlier run. The
+message-rate limit is per client connection, so only this process's own bookings count for it.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -84,7 +94,8 @@ class PacingRules:
 
     @property
     def logged_lag_s(self) -> float:
-        """How much later than its logged send time a reloaded request is booked (IB may stamp it that late)."""
+        """How long after its logged booking another process's request (or a reloaded one) counts as in flight,
+        and where it counts afterwards (IB may stamp it that late)."""
         return self.logged_lag_fraction * self.window_s
 
 
@@ -94,19 +105,51 @@ IB_RULES = PacingRules()
 class PacingPlanner:
     """Releases each historical request at the earliest moment IB's rules allow. Pure: the caller supplies times."""
 
-    def __init__(self, scale: float = 1.0, rules: PacingRules = IB_RULES, history: Iterable[SentRequest] = ()) -> None:
+    def __init__(self, scale: float = 1.0, rules: PacingRules = IB_RULES, history: Iterable[SentRequest] = (),
+                 others: Iterable[SentRequest] = ()) -> None:
         self.base_rules = rules
         self.rules = rules.scaled(scale)
         self.scale = scale
         self._sent: list[SentRequest] = sorted(history, key=lambda s: s.at)
+        self._others: list[SentRequest] = sorted(others, key=lambda s: s.at)
 
     def copy(self) -> PacingPlanner:
         """An independent planner with the same rules and bookings (for estimates that must not book anything)."""
-        return PacingPlanner(self.scale, self.base_rules, self._sent)
+        return PacingPlanner(self.scale, self.base_rules, self._sent, self._others)
 
     @property
     def sent(self) -> Sequence[SentRequest]:
+        """Every booking that counts: ours where booked, other processes' at their in-flight bound (see module)."""
+        return tuple(self._counted(float("inf")))
+
+    @property
+    def own(self) -> Sequence[SentRequest]:
+        """This process's bookings only."""
         return tuple(self._sent)
+
+    @property
+    def others(self) -> Sequence[SentRequest]:
+        """Other processes' bookings on the same gateway, at their booking times as logged."""
+        return tuple(self._others)
+
+    def set_others(self, bookings: Iterable[SentRequest]) -> None:
+        """Replace what other processes booked on this gateway (booking times as logged; those older than
+        ``lookback_s`` no longer matter and may be left out)."""
+        self._others = sorted(bookings, key=lambda s: s.at)
+
+    def lookback_s(self, paced: bool = True) -> float:
+        """How far back from now another process's booking can still delay a request: paced ones for the longest
+        window, others (bars over 30 s) only for the identical-request window."""
+        span = self.horizon_s if paced else self.rules.identical_s + self.rules.margin(self.rules.identical_s)
+        return span + self.rules.logged_lag_s
+
+    def _counted(self, now: float) -> list[SentRequest]:
+        """Ours as booked and other processes' in flight (at ``now``) until their bound, merged by time."""
+        if not self._others:
+            return self._sent
+        lag = self.rules.logged_lag_s
+        theirs = [SentRequest(min(now, s.at + lag), s.request) for s in self._others]
+        return list(heapq.merge(self._sent, theirs, key=lambda s: s.at))
 
     @property
     def horizon_s(self) -> float:
@@ -117,19 +160,21 @@ class PacingPlanner:
     def earliest(self, request: HistRequest, now: float) -> float:
         """The first instant ``>= now`` at which ``request`` breaks none of IB's rules."""
         rules = self.rules
+        booked = self._counted(now)
         t = now
-        t = max(t, self._identical_free(request, rules.identical_s + rules.margin(rules.identical_s)))
+        t = max(t, self._identical_free(booked, request, rules.identical_s + rules.margin(rules.identical_s)))
         if request.weight == 0:
             return self._message_rate(request, t)
-        t = max(t, self._count_free(self._sent, request.weight, rules.max_in_window,
+        t = max(t, self._count_free(booked, request.weight, rules.max_in_window,
                                     rules.window_s + rules.margin(rules.window_s)))
-        same = [s for s in self._sent if s.request.burst_key == request.burst_key]
+        same = [s for s in booked if s.request.burst_key == request.burst_key]
         t = max(t, self._count_free(same, request.weight, rules.max_in_burst,
                                     rules.burst_s + rules.margin(rules.burst_s)))
         return self._message_rate(request, t)
 
     def _message_rate(self, request: HistRequest, t: float) -> float:
-        """Every request is one message, whatever its weight; the rate is real time (not scaled)."""
+        """Every request is one message, whatever its weight; the rate is real time (not scaled) and per client
+        connection (ours only)."""
         rules = self.rules
         if len(self._sent) >= rules.max_per_s:
             t = max(t, self._sent[-rules.max_per_s].at + 1.0 + rules.margin(1.0))
@@ -171,8 +216,9 @@ class PacingPlanner:
             times.append(now)
         return times
 
-    def _identical_free(self, request: HistRequest, span: float) -> float:
-        last = max((s.at for s in self._sent if s.request == request), default=None)
+    @staticmethod
+    def _identical_free(booked: Sequence[SentRequest], request: HistRequest, span: float) -> float:
+        last = max((s.at for s in booked if s.request == request), default=None)
         return float("-inf") if last is None else last + span
 
     @staticmethod
