@@ -1,7 +1,9 @@
 """``execute``: a strategy run's target positions → orders, simulated on bars or sent through IB, never twice.
 
 Modes: ``simulate`` (the default: fills on bars by the backtest's rules, nothing reaches IB), ``paper`` (a paper
-account, id ``DU…``, is required) and ``live`` (real money: needs the confirmation and an order value cap). The
+account, id ``DU…``, is required) and ``live`` (real money: needs the confirmation and an order value cap). Through
+IB the default is one order bringing the account's position to the run's latest target; ``replay`` sends each
+pending signal instead, and only signals younger than ``max_signal_age_s`` (default one bar) by the gateway's clock. The
 money-safety rules live in ``execution.executor`` (``check_live_flags``, ``check_account``); this module applies
 them before anything is sent. Orders go out on a gateway opened with ``readonly=False``; the run is journalled.
 """
@@ -48,6 +50,11 @@ class ExecuteRequest:
     unit of target. ``bars``: a bars CSV for simulated fills instead of the store; ``tz``: the zone of times written
     without one in ``positions`` and ``bars``. ``commission``: a commission spec (None: ib-forex for pairs, ib-fixed
     otherwise). ``bar_size``: of the bars for simulated fills (None: the run's, 5m for a CSV).
+
+    Through IB (paper/live): by default ONE order brings the account's current position to the run's latest target
+    (``latest`` is accepted and changes nothing: that is the default); ``replay`` sends every signal not placed yet,
+    in order, and refuses all of them (``InputError``, nothing sent) when any is older than ``max_signal_age_s``
+    seconds (None: one bar of the run's bar size), measured on the gateway's clock from the signal bar's close.
     """
 
     run_id: str | None = None
@@ -64,6 +71,8 @@ class ExecuteRequest:
     bars: str | None = None
     tz: ZoneInfo | None = None
     latest: bool = False
+    replay: bool = False
+    max_signal_age_s: float | None = None
     on_reject: str = "continue"
     account: str = ""
     timeout_s: float = 30.0
@@ -81,8 +90,21 @@ class ExecuteRequest:
             raise InputError("give exactly one of --run ID, --strategy NAME --symbol S, --positions FILE")
         if self.strategy is not None and self.instrument is None:
             raise InputError("--strategy needs --symbol")
+        self._check_replay()
         if self.positions == "-" and self.bars == "-":
             raise InputError("--positions - and --bars - would both read stdin; give one of them as a file")
+
+    def _check_replay(self) -> None:
+        if self.replay and self.latest:
+            raise InputError("--latest (the default: one order to the latest target) and --replay (every signal) "
+                             "exclude each other; pick one")
+        if self.replay and self.mode == "simulate":
+            raise InputError("--replay is for --paper/--live: --simulate always fills every signal on its bars")
+        if self.max_signal_age_s is not None and not self.replay:
+            raise InputError("--max-signal-age applies to --replay only (the default sends one order to the latest "
+                             "target, whatever the signals' age)")
+        if self.max_signal_age_s is not None and self.max_signal_age_s <= 0:
+            raise InputError("--max-signal-age must be positive")
 
     def journal_args(self) -> dict[str, Any]:
         return {"run": self.run_id, "strategy": self.strategy, "positions": self.positions,
@@ -90,7 +112,8 @@ class ExecuteRequest:
                 "mode": self.mode, "max_order_value": self.max_order_value, "fill": self.fill,
                 "commission": self.commission, "bar_size": str(self.bar_size) if self.bar_size else None,
                 "bars": self.bars, "tz": self.tz.key if self.tz else None, "latest": self.latest,
-                "on_reject": self.on_reject, "account": self.account}
+                "replay": self.replay, "max_signal_age_s": self.max_signal_age_s, "on_reject": self.on_reject,
+                "account": self.account}
 
 
 @dataclass
@@ -242,7 +265,8 @@ def _plan(request: ExecuteRequest, src: RunTargets, instrument: Instrument) -> E
         symbol=instrument.display, run_id=src.run_id, targets=src.targets, quantity=request.quantity,
         mode=request.mode, lots=FOREX_LOTS if instrument.is_forex else STOCK_LOTS, fill=request.fill,
         commission=parse_commission(commission, instrument.symbol, instrument.currency),
-        bar_s=BarSize.parse(src.bar_size).seconds, latest=request.latest, on_reject=request.on_reject,
+        bar_s=BarSize.parse(src.bar_size).seconds, replay=request.replay,
+        max_signal_age_s=request.max_signal_age_s, on_reject=request.on_reject,
         max_order_value=request.max_order_value, timeout_s=request.timeout_s, legacy_run_id=src.legacy_run_id)
 
 

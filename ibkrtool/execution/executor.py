@@ -8,13 +8,21 @@ An old-format key (``<run id>:<signal bar>``, before keys named mode and account
 execution or working order carrying it is of the same mode, account and instrument.
 
 Through IB (paper/live), what a historical run means:
-* default: every intent not placed yet, in signal order, each sent NOW as a market order (the run replayed);
-* ``latest``: ONE market order bringing IB's current position to the run's final target (ref of the last signal).
+* default ("now, not history"): ONE market order bringing IB's current position (plus this account's working orders
+  in the instrument) to the run's final target, carrying the key of the run's last signal — or none;
+* ``replay``: every intent not placed yet, in signal order, each sent NOW as a market order — refused as a whole
+  (``InputError``, nothing sent) when any of them is older than ``max_signal_age_s`` (default: one bar) by the
+  gateway's clock (``execution.freshness``).
+
+Once, even when run twice at once: the placing phase holds the order lock of (account, instrument) in the store
+(``store.locks``), and under it IB's position, working orders and today's executions are read again before EACH
+order, so a second process for the same account and instrument sees the first one's orders and sends nothing again.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,11 +37,11 @@ from ibkrtool.execution.simulate import simulate_fills
 from ibkrtool.execution.targets import Targets
 from ibkrtool.ib.account import account_mode
 from ibkrtool.model.contract import Contract
-from ibkrtool.model.order import Fill, OrderIntent
+from ibkrtool.model.order import Fill, OrderIntent, Side
 
 if TYPE_CHECKING:  # the gateway (and ib_async behind it) is loaded only by the modes that reach IB
     from ibkrtool.ib.gateway import Gateway
-    from ibkrtool.ib.orders import OrderOutcome
+    from ibkrtool.ib.orders import OrderOutcome, WorkingOrder
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +60,13 @@ class ExecutePlan:
     fill: str = "next-open"
     commission: CommissionModel = IB_FIXED
     bar_s: float = 0.0
-    latest: bool = False
+    replay: bool = False
+    max_signal_age_s: float | None = None
     on_reject: str = "continue"
     max_order_value: float | None = None
     timeout_s: float = 30.0
     legacy_run_id: str = ""
+    lock_wait_s: float = 300.0
 
     def identity(self, mode: str, account: str, conid: int) -> OrderIdentity:
         """Whose orders these are, once the account and the instrument's conid are known."""
@@ -155,33 +165,103 @@ def check_live_flags(mode: str, real_money_confirmed: bool, max_order_value: flo
 
 async def execute_through_ib(gateway: Gateway, plan: ExecutePlan, contract: Contract, account: str,
                              engine: Engine | None = None, what_to_show: str = "TRADES") -> ExecuteResult:
-    """Send the run's pending intents through ``gateway`` (see module doc for default vs ``latest``), wait for each,
-    record IB's executions and commissions. Raises ``OrderRefused`` on a rejection when ``on_reject == 'stop'``
-    (after recording what filled before it), ``GatewayError`` when the link is gone."""
+    """Bring ``account`` to the run's final target in one order, or with ``plan.replay`` send the run's pending
+    intents (see module doc), under the (account, instrument) order lock when ``engine`` is given; wait for each
+    order, record IB's executions and commissions. Raises ``InputError`` for a replay of too old signals (nothing
+    sent), ``OrderRefused`` on a rejection when ``on_reject == 'stop'`` (after recording what filled before it),
+    ``LockBusy``/``StoreError`` when the lock cannot be had, ``GatewayError`` when the link is gone."""
     mode = account_mode(account)
     conid = int(contract.conid)
     identity = plan.identity(mode, account, conid)
     intents, skipped = plan_intents(plan, identity)
-    if plan.latest and intents:
-        current = await gateway.position(conid, account)
-        last = intents[-1]
-        one = rebalance(plan.symbol, identity, last.signal_ts, last.target, current, plan.lots)
-        skipped += [] if one is not None else [(last.order_ref, f"position {current:g} already at the target")]
-        intents = [one] if one is not None else []
-    placed = await _ib_placed(gateway, intents, identity)
-    if engine is not None:
-        placed |= stored_placed(engine, intents, identity)
-    todo, already = unplaced(intents, placed)
-    result = ExecuteResult(mode, account, intents, [], already, skipped)
+    result = ExecuteResult(mode, account, [], [], [], skipped)
     price = await gateway.reference_price(contract, what_to_show) if plan.max_order_value else None
-    for intent in todo:
-        if plan.max_order_value and price and intent.quantity * price > plan.max_order_value:
-            result.skipped.append((intent.order_ref, f"order value {intent.quantity * price:,.2f} exceeds "
+    send = _Sender(gateway, plan, contract, identity, engine, result, price)
+    async with _lock(engine, account, conid, plan.lock_wait_s):
+        if plan.replay:
+            await send.replay(intents)
+        else:
+            await send.to_target(intents)
+    return result
+
+
+def _lock(engine: Engine | None, account: str, conid: int, wait_s: float) -> AbstractAsyncContextManager[None]:
+    if engine is None:
+        return nullcontext()
+    from ibkrtool.store.locks import order_lock, order_lock_key
+
+    return order_lock(engine, order_lock_key(account, conid), wait_s)
+
+
+@dataclass
+class _Sender:
+    """The placing phase of one ``execute_through_ib`` call (run under the order lock)."""
+
+    gateway: Gateway
+    plan: ExecutePlan
+    contract: Contract
+    identity: OrderIdentity
+    engine: Engine | None
+    result: ExecuteResult
+    price: float | None
+
+    async def to_target(self, intents: list[OrderIntent]) -> None:
+        """ONE order from IB's position (plus working orders) to the final target, unless its key is placed."""
+        if not intents:
+            return
+        last = intents[-1]
+        state = await self.read_ib()
+        current = state.position + state.pending
+        one = rebalance(self.plan.symbol, self.identity, last.signal_ts, last.target, current, self.plan.lots)
+        if one is None:
+            self.result.skipped.append((last.order_ref, f"position {current:g} already at the target"))
+            return
+        self.result.intents = [one]
+        if self.placed_by(state, [one]):
+            self.result.already_placed.append(one)
+            return
+        await self.send(one)
+
+    async def replay(self, intents: list[OrderIntent]) -> None:
+        """Every pending intent in signal order, after the age check; IB is read again before each order."""
+        from ibkrtool.execution.freshness import check_fresh
+
+        self.result.intents = intents
+        todo, already = unplaced(intents, self.placed_by(await self.read_ib(), intents))
+        self.result.already_placed.extend(already)
+        check_fresh(todo, self.plan.bar_s, self.plan.max_signal_age_s, await self.gateway.now())
+        for k, intent in enumerate(todo):
+            state = await self.read_ib() if k else None
+            if state is not None and self.placed_by(state, [intent]):
+                self.result.already_placed.append(intent)
+                continue
+            await self.send(intent)
+
+    async def read_ib(self) -> IbState:
+        """IB's position, this account's working orders and today's executions in the instrument, freshly read."""
+        ident = self.identity
+        fills = await self.gateway.executions(ident.mode, ident.conid)
+        working = await self.gateway.working_orders(ident.conid)
+        position = await self.gateway.position(ident.conid, ident.account)
+        return IbState(position, fills, working, ident.account)
+
+    def placed_by(self, state: IbState, intents: list[OrderIntent]) -> set[str]:
+        """The keys of ``intents`` IB (``state``) or the store knows as placed."""
+        placed = placed_among(intents, self.identity, state.refs(), state.refs(mine=True))
+        if self.engine is not None:
+            placed |= stored_placed(self.engine, intents, self.identity)
+        return placed
+
+    async def send(self, intent: OrderIntent) -> None:
+        plan, result = self.plan, self.result
+        if plan.max_order_value and self.price and intent.quantity * self.price > plan.max_order_value:
+            result.skipped.append((intent.order_ref, f"order value {intent.quantity * self.price:,.2f} exceeds "
                                                      f"--max-order-value {plan.max_order_value:,.2f}"))
-            continue
-        outcome = await gateway.place_and_wait(contract, intent, mode, account, plan.timeout_s)
+            return
+        outcome = await self.gateway.place_and_wait(self.contract, intent, self.identity.mode, self.identity.account,
+                                                    plan.timeout_s)
         result.sent.append(intent.order_ref)
-        _record(result, outcome, engine, conid, plan.run_id)
+        _record(result, outcome, self.engine, self.identity.conid, plan.run_id)
         if outcome.status != "Filled":
             result.rejected.append((intent, outcome.error_code, outcome.error_text or outcome.status))
             if plan.on_reject == "stop":
@@ -189,18 +269,29 @@ async def execute_through_ib(gateway: Gateway, plan: ExecutePlan, contract: Cont
                                    f"{intent.symbol}) was not filled: IB {outcome.error_code or ''} "
                                    f"{outcome.error_text or outcome.status}; stopped (--on-reject stop)",
                                    outcome.error_code)
-    return result
 
 
-async def _ib_placed(gateway: Gateway, intents: list[OrderIntent], identity: OrderIdentity) -> set[str]:
-    """The keys of ``intents`` IB knows: today's executions or working orders of the instrument carrying them (an
-    old-format key only from the identity's account)."""
-    fills = await gateway.executions(identity.mode, identity.conid)
-    working = await gateway.working_orders(identity.conid)
-    refs = {f.order_ref for f in fills} | {o.order_ref for o in working}
-    mine = {f.order_ref for f in fills if f.account in (None, "", identity.account)}
-    mine |= {o.order_ref for o in working if o.account in ("", identity.account)}
-    return placed_among(intents, identity, refs - {""}, mine - {""})
+@dataclass(frozen=True)
+class IbState:
+    """What IB knows of one account and instrument at one moment: the position, today's executions and the working
+    orders (of every client; ``account`` picks this account's for ``pending`` and old-format keys)."""
+
+    position: float
+    fills: list[Fill]
+    working: list[WorkingOrder]
+    account: str
+
+    @property
+    def pending(self) -> float:
+        """The signed quantity this account's working orders in the instrument would still add."""
+        return float(sum(o.quantity if o.side is Side.BUY else -o.quantity for o in self.working
+                         if o.account in ("", self.account)))
+
+    def refs(self, mine: bool = False) -> set[str]:
+        """Order refs of the executions and working orders (``mine``: only this account's)."""
+        refs = {f.order_ref for f in self.fills if not mine or f.account in (None, "", self.account)}
+        refs |= {o.order_ref for o in self.working if not mine or o.account in ("", self.account)}
+        return refs - {""}
 
 
 def _record(result: ExecuteResult, outcome: OrderOutcome, engine: Engine | None, conid: int, run_id: str) -> None:

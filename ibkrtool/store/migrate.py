@@ -50,13 +50,20 @@ def init_db(engine: Engine) -> int:
 
     Raises ``StoreError`` if a migration fails (nothing of it is left behind: one transaction).
     """
-    try:
-        with engine.begin() as conn:
-            if is_postgres(conn):
-                return _migrate_postgres(conn)
-            return _migrate_sqlite(conn)
-    except DBAPIError as exc:
-        raise StoreError(f"database migration failed: {_first_line(exc)}") from None
+    attempts = 10  # each lost race finds more of the winner's schema in place; a handful of racers settle fast
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                if is_postgres(conn):
+                    return _migrate_postgres(conn)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # one migrating writer at a time; others wait, then see it
+                return _migrate_sqlite(conn)
+        except DBAPIError as exc:
+            # Another process created the same new SQLite database between our check and our DDL (PostgreSQL
+            # serialises migrations with an advisory lock): its schema is in place now, so read it again.
+            if attempt == attempts - 1 or is_postgres(engine) or not _lost_race(exc):
+                raise StoreError(f"database migration failed: {_first_line(exc)}") from None
+    raise AssertionError("unreachable")
 
 
 def _migrate_postgres(conn: Connection) -> int:
@@ -94,6 +101,11 @@ def _add_missing_columns(conn: Connection) -> None:
             if column.name not in present:
                 kind = column.type.compile(dialect=conn.dialect)
                 conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    text_ = str(exc.orig or exc)
+    return "already exists" in text_ or "UNIQUE constraint failed" in text_ or "duplicate column" in text_
 
 
 def _now() -> datetime:

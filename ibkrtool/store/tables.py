@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ibkrtool.store.types import UtcTimestamp
 
 SCHEMA = "ibkr_data"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The newest migration; equals the highest number in ``sql/`` (SQLite is created at this version)."""
 
 metadata = MetaData(schema=SCHEMA)
@@ -228,4 +228,12 @@ live_decisions = Table(  # sql/002_live_decisions.sql
     Column("order_ref", Text),
     Column("data", Json, nullable=False),
     Index("live_decisions_run_idx", "run_id", "decided_at"),
+)
+
+order_locks = Table(  # sql/004_order_locks.sql: SQLite's per-(account, instrument) placing lock (store/locks.py)
+    "order_locks", metadata,
+    Column("lock_key", Text, primary_key=True),
+    Column("owner_pid", Integer, nullable=False),
+    Column("owner_host", Text, nullable=False),
+    Column("acquired_at", UtcTimestamp, nullable=False),
 )

@@ -24,6 +24,8 @@ from tests.execution.test_execute_simulate import BARS, POSITIONS
 pytestmark = pytest.mark.timeout(90)
 
 SPY_CONID = 756733  # the sim's SPY
+# The positions are of 2024-03-04, the sim's clock is 2026-11-20: sending each of them needs an explicit replay.
+REPLAY = ("--replay", "--max-signal-age", "1000d")
 # The positions of POSITIONS as other tools write them: date and time (New York, no zone) and a symbol.
 DATED = "date,time,symbol,position\n" + "".join(
     f"2024-03-04,09:{minute}:00,SPY,{position}\n" for minute, position in
@@ -69,7 +71,7 @@ def test_a_simulation_does_not_block_the_paper_run(sim_gateway, sqlite_url, file
     simulated = run(sqlite_url, "--positions", positions, "-s", "SPY", "-n", "100", "--bars", str(files / "bars.csv"))
     assert simulated.exit_code == 0, simulated.output
     assert len(read_executions(open_engine(sqlite_url), mode="simulate")) == 2
-    paper = run(sqlite_url, "--positions", positions, "-s", "SPY", "-n", "100", "--paper", "--json",
+    paper = run(sqlite_url, "--positions", positions, "-s", "SPY", "-n", "100", "--paper", *REPLAY, "--json",
                 gateway=sim_gateway)
     assert paper.exit_code == 0, paper.output
     assert [(s, a, q) for s, a, q, _ in sim_orders(sim_gateway)] == [("SPY", "BUY", 100), ("SPY", "SELL", 200),
@@ -78,7 +80,7 @@ def test_a_simulation_does_not_block_the_paper_run(sim_gateway, sqlite_url, file
     assert (data["placed"], data["already_placed"]) == (3, 0)
     assert {parse_key(ref)["mode"] for ref in data["placed_refs"]} == {"p"}
     assert {parse_key(r)["conid"] for _, _, _, r in sim_orders(sim_gateway)} == {str(SPY_CONID)}
-    again = run(sqlite_url, "--positions", positions, "-s", "SPY", "-n", "100", "--paper", gateway=sim_gateway)
+    again = run(sqlite_url, "--positions", positions, "-s", "SPY", "-n", "100", "--paper", *REPLAY, gateway=sim_gateway)
     assert again.exit_code == 0 and again.stderr.count(": already placed") == 3  # still never twice
     assert len(sim_orders(sim_gateway)) == 3
     resim = run(sqlite_url, "--positions", positions, "-s", "SPY", "-n", "100", "--bars", str(files / "bars.csv"))
@@ -94,9 +96,9 @@ def test_two_symbols_from_files_of_the_same_name_do_not_block_each_other(sim_gat
     a, b = str(files / "a" / "positions.csv"), str(files / "b" / "positions.csv")
     simulated = run(sqlite_url, "--positions", a, "-s", "SPY", "-n", "100", "--bars", str(files / "bars.csv"))
     assert simulated.exit_code == 0, simulated.output
-    spy = run(sqlite_url, "--positions", a, "-s", "SPY", "-n", "100", "--paper", gateway=sim_gateway)
+    spy = run(sqlite_url, "--positions", a, "-s", "SPY", "-n", "100", "--paper", *REPLAY, gateway=sim_gateway)
     assert spy.exit_code == 0, spy.output
-    qqq = run(sqlite_url, "--positions", b, "-s", "QQQ", "-n", "100", "--paper", "--json", gateway=sim_gateway)
+    qqq = run(sqlite_url, "--positions", b, "-s", "QQQ", "-n", "100", "--paper", *REPLAY, "--json", gateway=sim_gateway)
     assert qqq.exit_code == 0, qqq.output
     assert by_symbol(sim_gateway) == {"SPY": 3, "QQQ": 3}
     data = json.loads(qqq.stdout)
@@ -123,7 +125,7 @@ def test_an_old_format_paper_execution_still_blocks_a_resend_in_paper(sim_gatewa
     _store_legacy(sqlite_url, "csv-positions.csv:20240304T144500Z", "simulate", "SIM", placeholder_conid("SPY"),
                   "sim:old")
     result = run(sqlite_url, "--positions", str(files / "a" / "positions.csv"), "-s", "SPY", "-n", "100", "--paper",
-                 "--json", gateway=sim_gateway)
+                 *REPLAY, "--json", gateway=sim_gateway)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["placed"], data["already_placed"]) == (2, 1)
@@ -161,14 +163,14 @@ def test_date_time_symbol_file_executes_without_symbol_option(sqlite_url, files)
 
 def test_date_time_symbol_file_on_paper(sim_gateway, sqlite_url, files):
     result = run(sqlite_url, "--positions", str(files / "dated.csv"), "-n", "100", "--tz", "America/New_York",
-                 "--paper", gateway=sim_gateway)
+                 "--paper", *REPLAY, gateway=sim_gateway)
     assert result.exit_code == 0, result.output
     assert by_symbol(sim_gateway) == {"SPY": 3}
 
 
 def test_two_symbols_in_one_file_are_executed_each(sim_gateway, sqlite_url, files):
     result = run(sqlite_url, "--positions", str(files / "two.csv"), "-n", "100", "--tz", "America/New_York",
-                 "--paper", "--json", gateway=sim_gateway)
+                 "--paper", *REPLAY, "--json", gateway=sim_gateway)
     assert result.exit_code == 0, result.output
     assert by_symbol(sim_gateway) == {"SPY": 3, "QQQ": 3}
     reports = json.loads(result.stdout)["reports"]
@@ -178,7 +180,7 @@ def test_two_symbols_in_one_file_are_executed_each(sim_gateway, sqlite_url, file
     qqq = [(a, q) for s, a, q, _ in sim_orders(sim_gateway) if s == "QQQ"]
     assert qqq == [("SELL", 100), ("BUY", 200), ("SELL", 100)]  # QQQ's targets are SPY's reversed
     again = run(sqlite_url, "--positions", str(files / "two.csv"), "-n", "100", "--tz", "America/New_York",
-                "--paper", gateway=sim_gateway)
+                "--paper", *REPLAY, gateway=sim_gateway)
     assert again.exit_code == 0 and again.stderr.count(": already placed") == 6
     assert len(sim_orders(sim_gateway)) == 6
 
@@ -192,12 +194,12 @@ def test_two_symbols_with_one_bars_file_are_refused(sqlite_url, files):
 
 def test_a_symbol_mismatch_sends_nothing(sim_gateway, sqlite_url, files):
     result = run(sqlite_url, "--positions", str(files / "dated.csv"), "-s", "QQQ", "-n", "100", "--tz",
-                 "America/New_York", "--paper", gateway=sim_gateway)
+                 "America/New_York", "--paper", *REPLAY, gateway=sim_gateway)
     assert result.exit_code == 3, result.output
     assert "is for SPY, not --symbol QQQ" in result.output
     assert sim_orders(sim_gateway) == []
     assert sim_gateway.stats["placeOrder"] == 0
     matching = run(sqlite_url, "--positions", str(files / "dated.csv"), "-s", "spy", "-n", "100", "--tz",
-                   "America/New_York", "--paper", gateway=sim_gateway)
+                   "America/New_York", "--paper", *REPLAY, gateway=sim_gateway)
     assert matching.exit_code == 0, matching.output
     assert by_symbol(sim_gateway) == {"SPY": 3}

@@ -13,6 +13,9 @@ from ibkrtool.store.engine import open_engine
 from ibkrtool.store.executions import read_executions
 from tests.execution.test_execute_simulate import POSITIONS
 
+# The positions are of 2024-03-04, the sim's clock is 2026-11-20: sending each of them needs an explicit replay.
+REPLAY = ("--replay", "--max-signal-age", "1000d")
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -31,7 +34,8 @@ def execute(gateway, url: str, *args: str, client_id: int = 7):
 def test_paper_execute_fills_records_commissions_and_rerun_places_nothing(sim_gateway, sqlite_url, positions,
                                                                            tmp_path):
     log = tmp_path / "log.csv"
-    args = ["--positions", str(positions), "--symbol", "SPY", "--quantity", "100", "--paper", "--log", str(log)]
+    args = ["--positions", str(positions), "--symbol", "SPY", "--quantity", "100", "--paper", "--log", str(log),
+            *REPLAY]
     first = execute(sim_gateway, sqlite_url, *args)
     assert first.exit_code == 0, first.output
     rows = list(csv.DictReader(io.StringIO(log.read_text())))
@@ -73,7 +77,7 @@ def test_live_account_is_refused_without_the_flags(sim_factory, sqlite_url, posi
 def test_live_account_with_flags_and_cap(sim_factory, sqlite_url, positions):
     gateway = sim_factory(account="U1234567")
     result = execute(gateway, sqlite_url, "--positions", str(positions), "--symbol", "SPY", "--quantity", "20",
-                     "--live", "--yes-i-mean-real-money", "--max-order-value", "15000")
+                     "--live", "--yes-i-mean-real-money", "--max-order-value", "15000", *REPLAY)
     assert result.exit_code == 0, result.output
     rows = read_executions(open_engine(sqlite_url))
     # SPY ~ USD 625 in the sim: the cap (15,000) lets 20-share orders through and stops the 40-share reversal
@@ -83,7 +87,7 @@ def test_live_account_with_flags_and_cap(sim_factory, sqlite_url, positions):
 
 def test_rejections_are_reported_continue_or_stop(sim_factory, sqlite_url, positions):
     gateway = sim_factory(faults="reject-orders=SPY")
-    args = ["--positions", str(positions), "--symbol", "SPY", "--quantity", "100", "--paper"]
+    args = ["--positions", str(positions), "--symbol", "SPY", "--quantity", "100", "--paper", *REPLAY]
     going_on = execute(gateway, sqlite_url, *args)
     assert going_on.exit_code == 0, going_on.output
     assert going_on.output.count("IB 201") == 3 and "Order rejected - reason:" in going_on.output

@@ -65,3 +65,19 @@ def test_init_is_idempotent(db_url: str) -> None:
         names = set(sa.inspect(conn).get_table_names(schema=t.SCHEMA if db_url.startswith("postgres") else None))
     assert {table.name for table in t.metadata.sorted_tables} <= names
     engine.dispose()
+
+
+def test_processes_creating_one_new_sqlite_database_at_once_all_succeed(tmp_path) -> None:
+    """Several commands started together on a new SQLite file (Airflow tasks, cron jobs) all find the schema."""
+    import subprocess
+    import sys
+
+    for trial in range(3):
+        url = f"sqlite:///{tmp_path / f'race{trial}.db'}"
+        code = ("from ibkrtool.store.engine import open_engine\nfrom ibkrtool.store.migrate import init_db\n"
+                f"print(init_db(open_engine({url!r})))\n")
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        results = [(p.wait(timeout=120), p.stdout.read().strip(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+        assert all(rc == 0 for rc, _, _ in results), results
+        assert {out for _, out, _ in results} == {str(t.SCHEMA_VERSION)}
