@@ -21,7 +21,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from typer.main import get_command
 from typer.testing import CliRunner
 
 import ibkrtool.cli as cli_package
@@ -37,15 +36,15 @@ AWAITING_EXAMPLES: set[str] = set()
 
 
 def _paths() -> list[list[str]]:
-    paths: list[list[str]] = []
+    """Every command and sub-command, walked as the command reference (docs/COMMANDS.md) walks them."""
+    import importlib.util
 
-    def walk(command, prefix: list[str]) -> None:
-        for name, sub in getattr(command, "commands", {}).items():
-            paths.append([*prefix, name])
-            walk(sub, [*prefix, name])
-
-    walk(get_command(app), [])
-    return paths
+    script = Path(__file__).resolve().parents[2] / "scripts" / "command_reference.py"
+    spec = importlib.util.spec_from_file_location("command_reference", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.command_paths()
 
 
 PATHS = _paths()
